@@ -1,0 +1,21 @@
+"""No-reference quality metrics and image statistics, behind one registry (:mod:`medgap.quality.registry`)."""
+
+from medgap.quality.registry import (
+    Metric,
+    MetricInfo,
+    UnknownMetricError,
+    create_metric,
+    get_metric_info,
+    list_metrics,
+    register_metric,
+)
+
+__all__ = [
+    "Metric",
+    "MetricInfo",
+    "UnknownMetricError",
+    "create_metric",
+    "get_metric_info",
+    "list_metrics",
+    "register_metric",
+]

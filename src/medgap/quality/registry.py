@@ -1,0 +1,132 @@
+"""Registry of per-image quality metrics: ``name -> MetricInfo``, filled by a decorator next to each metric.
+
+A metric is a pure function of a grayscale float image on the 0-255 scale (see :func:`medgap.io.to_gray255`)
+that returns a mapping ``column -> float``; the first column is the metric's score. Metrics never open files.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+MetricFn = Callable[[np.ndarray], Mapping[str, float]]
+
+
+class UnknownMetricError(KeyError):
+    """Raised for a metric name that is not registered; the message lists close matches."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; we want a readable sentence
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """What a metric measures and how to read it."""
+
+    name: str
+    factory: Callable[..., MetricFn]
+    version: str
+    columns: tuple[str, ...]
+    """Output columns; ``columns[0]`` is the score."""
+    lower_is_better: bool
+    range: tuple[float, float] | None
+    """Nominal range of the score (``None`` when unbounded); values outside it are reported as they are."""
+    description: str
+    reference: str
+    kind: str = "quality"
+    """``quality`` for no-reference quality scores, ``statistic`` for descriptive image statistics."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric bound to its parameters: call it on a gray 0-255 image."""
+
+    info: MetricInfo
+    fn: MetricFn
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def version(self) -> str:
+        """Version string used as part of the resume key: the metric's code version plus its parameters."""
+        if not self.params:
+            return self.info.version
+        blob = json.dumps({k: str(v) for k, v in sorted(self.params.items())}).encode()
+        return f"{self.info.version}+{hashlib.sha1(blob).hexdigest()[:8]}"
+
+    def __call__(self, gray: np.ndarray) -> dict[str, float]:
+        return dict(self.fn(gray))
+
+
+_REGISTRY: dict[str, MetricInfo] = {}
+
+
+def register_metric(
+    name: str,
+    *,
+    version: str,
+    columns: tuple[str, ...],
+    lower_is_better: bool,
+    range: tuple[float, float] | None,
+    description: str,
+    reference: str,
+    kind: str = "quality",
+) -> Callable[[Callable[..., MetricFn]], Callable[..., MetricFn]]:
+    """Register ``factory(**params) -> fn`` under ``name``. ``fn`` must be picklable (module-level or a partial)."""
+
+    def deco(factory: Callable[..., MetricFn]) -> Callable[..., MetricFn]:
+        if name in _REGISTRY:
+            raise ValueError(f"metric {name!r} is registered twice")
+        _REGISTRY[name] = MetricInfo(
+            name=name,
+            factory=factory,
+            version=version,
+            columns=columns,
+            lower_is_better=lower_is_better,
+            range=range,
+            description=description,
+            reference=reference,
+            kind=kind,
+        )
+        return factory
+
+    return deco
+
+
+def _ensure_loaded() -> None:
+    # Importing the package registers the built-in metrics (their modules use the decorator).
+    import medgap.quality  # noqa: F401
+
+
+def list_metrics(pattern: str = "*", kind: str | None = None) -> list[str]:
+    """Names of registered metrics matching a shell-style ``pattern`` (and ``kind`` when given)."""
+    _ensure_loaded()
+    return sorted(n for n, i in _REGISTRY.items() if fnmatch.fnmatch(n, pattern) and (kind is None or i.kind == kind))
+
+
+def get_metric_info(name: str) -> MetricInfo:
+    _ensure_loaded()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, _REGISTRY, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise UnknownMetricError(
+            f"unknown metric {name!r}.{hint} Available: {', '.join(sorted(_REGISTRY))}."
+        ) from None
+
+
+def create_metric(name: str, **params: Any) -> Metric:
+    """Build the metric ``name`` with its parameters (for example ``create_metric('brisque', model=path)``)."""
+    info = get_metric_info(name)
+    return Metric(info=info, fn=info.factory(**params), params={k: v for k, v in params.items() if v is not None})
