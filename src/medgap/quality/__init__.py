@@ -19,3 +19,6 @@ __all__ = [
     "list_metrics",
     "register_metric",
 ]
+
+# Built-in metrics register themselves on import.
+from medgap.quality import brisque as _brisque  # noqa: E402,F401

@@ -1,0 +1,216 @@
+"""BRISQUE, faithful to the authors' release (Mittal, Moorthy, Bovik 2012; LIVE's MATLAB ``brisquescore.m``).
+
+The release, step by step, and where medgap follows it:
+
+1. Colour input goes through ``uint8`` and MATLAB ``rgb2gray`` (rounded BT.601 luma); gray input is used as
+   is, as double on the 0-255 scale.
+2. MSCN: ``mu = filter2(w, I, 'same')`` with ``w = fspecial('gaussian', 7, 7/6)`` normalised (correlation,
+   zero padding), ``sigma = sqrt(|filter2(w, I.^2) - mu.^2|)``, ``MSCN = (I - mu) ./ (sigma + 1)``.
+3. GGD fit of MSCN by moment matching on ``gam = 0.2:0.001:10`` -> (alpha, sigma^2).
+4. Products with ``circshift(MSCN, s)`` for s in [0 1], [1 0], [1 1], [-1 1]; AGGD fit of each on the same
+   grid -> (alpha, eta, sigma_l^2, sigma_r^2). 18 features per scale.
+5. Second scale: MATLAB ``imresize(I, 0.5)`` of the double image (bicubic, antialiasing, symmetric border).
+6. Features written with ``%f``; ``svm-scale -r allrange`` maps them to [-1, 1] and writes ``%g``;
+   ``svm-predict`` evaluates the epsilon-SVR (RBF, gamma 0.05). No clipping: scores outside 0-100 are kept.
+
+Flat regions (medgap's stated policy): where the zero-padded 7x7 neighbourhood is constant, the release's
+MSCN is floating-point rounding noise whose sign depends on summation order, so no implementation can
+reproduce MATLAB there bit for bit. medgap sets MSCN to exactly 0 at every pixel whose neighbourhood spans at
+most ``FLAT_TOL`` grey levels (constant up to the rounding of the half-scale resize; real data steps by at
+least 1/257 grey level), at both scales, and reports the flat fraction of the full-scale image as
+``brisque_flat_fraction``. An all-zero neighbourhood gives exactly 0 in MATLAB too, so only constant non-zero
+areas are affected.
+
+References: A. Mittal, A. K. Moorthy, A. C. Bovik, "No-Reference Image Quality Assessment in the Spatial
+Domain", IEEE TIP 21(12), 2012; "BRISQUE Software Release", LIVE, UT Austin, 2011 (notice in
+``data/NOTICE-UT-Austin.txt``).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from scipy.special import gamma as _gamma
+
+from medgap.quality.brisque import _kernels
+from medgap.quality.brisque.model import SvrModel, default_model, load_model
+from medgap.quality.registry import register_metric
+
+__all__ = [
+    "FLAT_TOL",
+    "MIN_SIDE",
+    "BrisqueResult",
+    "brisque",
+    "brisque_features",
+    "matlab_gray",
+    "matlab_imresize_half",
+    "load_model",
+    "default_model",
+]
+
+FLAT_TOL = 2.0**-20
+"""Grey levels: a 7x7 neighbourhood whose max - min is at most this is flat (MSCN exactly 0)."""
+MIN_SIDE = 16
+"""Smallest accepted side in pixels (the second scale is then 8 px, just above the 7x7 window)."""
+
+_GAM = 0.2 + 0.001 * np.arange(9801)  # MATLAB 0.2:0.001:10
+_R_GGD = _gamma(1.0 / _GAM) * _gamma(3.0 / _GAM) / _gamma(2.0 / _GAM) ** 2
+_R_AGGD = _gamma(2.0 / _GAM) ** 2 / (_gamma(1.0 / _GAM) * _gamma(3.0 / _GAM))
+
+
+def _gaussian_taps() -> np.ndarray:
+    # fspecial('gaussian', 7, 7/6) is separable: w = g g^T with g the normalised 1-D Gaussian.
+    x = np.arange(-3, 4, dtype=np.float64)
+    g = np.exp(-(x * x) / (2.0 * (7.0 / 6.0) ** 2))
+    return g / g.sum()
+
+
+_TAPS = _gaussian_taps()
+
+
+def matlab_gray(image: np.ndarray) -> np.ndarray:
+    """What the release scores: gray input as float64; colour through ``uint8`` and ``rgb2gray``."""
+    a = np.asarray(image)
+    if a.ndim == 3 and a.shape[2] in (3, 4):
+        if a.dtype != np.uint8:
+            # MATLAB uint8(): round half away from zero, saturate
+            a = np.clip(np.floor(np.asarray(a, np.float64) + 0.5), 0, 255).astype(np.uint8)
+        rgb = a[..., :3].astype(np.float64)
+        y = 0.298936021293775 * rgb[..., 0] + 0.587043074451121 * rgb[..., 1] + 0.114020904255103 * rgb[..., 2]
+        return np.floor(y + 0.5)
+    if a.ndim != 2:
+        raise ValueError(f"expected a 2-D gray or HxWx3 colour image, got shape {a.shape}")
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+@functools.lru_cache(maxsize=256)
+def _contributions(n_in: int) -> tuple[np.ndarray, np.ndarray]:
+    """MATLAB imresize's ``contributions`` for scale 0.5, bicubic (a = -0.5), antialiasing on."""
+    scale = 0.5
+    n_out = int(np.ceil(n_in * scale))
+    width = 4.0 / scale  # kernel widened by 1/scale for antialiasing
+    u = np.arange(1, n_out + 1, dtype=np.float64) / scale + 0.5 * (1.0 - 1.0 / scale)
+    left = np.floor(u - width / 2.0)
+    taps = int(np.ceil(width)) + 2
+    idx = left[:, None] + np.arange(taps)[None, :]
+    x = scale * (u[:, None] - idx)
+    ax = np.abs(x)
+    cubic = (1.5 * ax**3 - 2.5 * ax**2 + 1.0) * (ax <= 1) + (-0.5 * ax**3 + 2.5 * ax**2 - 4.0 * ax + 2.0) * (
+        (ax > 1) & (ax <= 2)
+    )
+    w = scale * cubic
+    w = w / w.sum(axis=1, keepdims=True)
+    aux = np.concatenate([np.arange(n_in), np.arange(n_in - 1, -1, -1)])  # symmetric border
+    idx = aux[np.mod(idx.astype(np.int64) - 1, aux.size)]  # MATLAB indices are 1-based
+    keep = np.any(w != 0, axis=0)
+    return np.ascontiguousarray(w[:, keep]), np.ascontiguousarray(idx[:, keep])
+
+
+def matlab_imresize_half(img: np.ndarray) -> np.ndarray:
+    """MATLAB ``imresize(img, 0.5)`` on a double image (rows first, then columns, as MATLAB orders them)."""
+    img = np.ascontiguousarray(img, dtype=np.float64)
+    wr, ir = _contributions(img.shape[0])
+    wc, ic = _contributions(img.shape[1])
+    # Both passes run along rows (contiguous, vectorised); OpenCV's transpose is a cheap blocked copy.
+    rows = _kernels.resize_rows(img, wr, ir)
+    return cv2.transpose(_kernels.resize_rows(cv2.transpose(rows), wc, ic))
+
+
+def _fit_scale(gray: np.ndarray, feats: np.ndarray) -> int:
+    """Append the 18 features of one scale to ``feats`` (length 18); return the number of flat pixels."""
+    m = np.empty_like(gray)
+    nflat = _kernels.mscn(gray, _TAPS, FLAT_TOL, m)
+    ggd = np.empty(2)
+    aggd = np.empty((4, 5))
+    _kernels.moments(m, ggd, aggd)
+    n = float(gray.size)
+    sigma_sq = ggd[1] / n
+    e = ggd[0] / n
+    if e == 0.0:
+        raise ValueError("all MSCN coefficients are 0 (a constant or fully flat image): BRISQUE is undefined")
+    feats[0] = _GAM[_kernels.grid_argmin_abs(_R_GGD, sigma_sq / (e * e))]
+    feats[1] = sigma_sq
+    for s in range(4):
+        pa, qn, nn, qp, npos = aggd[s]
+        if nn == 0 or npos == 0:
+            side = "negative" if nn == 0 else "positive"
+            raise ValueError(f"no {side} pairwise MSCN products (shift {s + 1}): BRISQUE's AGGD fit is undefined")
+        left = np.sqrt(qn / nn)
+        right = np.sqrt(qp / npos)
+        gh = left / right
+        rhat = (pa / n) ** 2 / ((qn + qp) / n)
+        rhatnorm = rhat * (gh**3 + 1.0) * (gh + 1.0) / (gh**2 + 1.0) ** 2
+        alpha = _GAM[_kernels.grid_argmin_abs(_R_AGGD, rhatnorm)]
+        const = np.sqrt(_gamma(1.0 / alpha)) / np.sqrt(_gamma(3.0 / alpha))
+        eta = (right - left) * (_gamma(2.0 / alpha) / _gamma(1.0 / alpha)) * const
+        feats[2 + 4 * s : 6 + 4 * s] = (alpha, eta, left * left, right * right)
+    return nflat
+
+
+@dataclass(frozen=True)
+class BrisqueResult:
+    score: float
+    features: np.ndarray
+    """The 36 features as the release computes them, before ``%f`` formatting."""
+    flat_fraction: float
+    """Fraction of full-scale pixels whose 7x7 neighbourhood is flat (MSCN set to 0)."""
+
+
+def _check(gray: np.ndarray) -> None:
+    h, w = gray.shape
+    if h < MIN_SIDE or w < MIN_SIDE:
+        raise ValueError(f"image is {h}x{w}; BRISQUE needs at least {MIN_SIDE} pixels a side")
+    if not np.isfinite(gray).all():
+        raise ValueError("image contains NaN or Inf values; BRISQUE is undefined")
+    if gray.min() == gray.max():
+        raise ValueError(f"constant image (every pixel is {gray.flat[0]:g}): BRISQUE is undefined")
+
+
+def brisque_features(image: np.ndarray) -> tuple[np.ndarray, float]:
+    """The release's 36 BRISQUE features of an image and its flat fraction.
+
+    ``image``: gray (used as is, 0-255 scale) or HxWx3 colour (converted as the release does).
+    Raises ValueError for images smaller than ``MIN_SIDE``, with NaN/Inf, or constant.
+    """
+    gray = matlab_gray(image)
+    _check(gray)
+    feats = np.empty(36)
+    nflat = _fit_scale(gray, feats[:18])
+    _fit_scale(matlab_imresize_half(gray), feats[18:])
+    return feats, nflat / gray.size
+
+
+def brisque(image: np.ndarray, model: SvrModel | None = None) -> BrisqueResult:
+    """BRISQUE score of one image (lower is better; about 0-100, not clipped), as the release computes it."""
+    feats, flat = brisque_features(image)
+    model = model or default_model()
+    return BrisqueResult(score=model.predict_release(feats), features=feats, flat_fraction=flat)
+
+
+def _score(gray: np.ndarray, model_path: str | None = None, range_path: str | None = None) -> dict[str, float]:
+    model = default_model() if model_path is None else load_model(model_path, range_path)
+    r = brisque(gray, model)
+    return {"brisque": r.score, "brisque_flat_fraction": r.flat_fraction}
+
+
+@register_metric(
+    "brisque",
+    version="1",
+    columns=("brisque", "brisque_flat_fraction"),
+    lower_is_better=True,
+    range=(0.0, 100.0),
+    description="BRISQUE (LIVE release model, faithful reimplementation); flat 7x7 areas have MSCN 0",
+    reference="Mittal, Moorthy, Bovik, IEEE TIP 2012; LIVE BRISQUE release (allmodel/allrange)",
+)
+def _make_brisque(model: str | Path | None = None, range: str | Path | None = None):  # noqa: A002
+    """``model``/``range``: a LIBSVM model file and its svm-scale range file (default: the release's)."""
+    if (model is None) != (range is None):
+        raise ValueError("give both a LIBSVM model file and its svm-scale range file, or neither")
+    if model is None:
+        return _score
+    load_model(model, range)  # fail early, in the parent process, with the file named
+    return functools.partial(_score, model_path=str(model), range_path=str(range))
