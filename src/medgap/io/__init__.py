@@ -1,0 +1,25 @@
+"""Reading medical and natural images: files -> 2-D frames + metadata, and collections of files.
+
+See docs/io.md for the formats, the gray rule (:func:`to_gray255`) and how groups are assigned.
+"""
+
+from medgap.io.collection import CollectionError, Source, collect, embedded_default, read_manifest, scan_folder
+from medgap.io.errors import ImageReadError
+from medgap.io.frame import Frame, item_id, parse_item_id, to_gray255
+from medgap.io.readers import SUPPORTED_SUFFIXES, read_frames
+
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "CollectionError",
+    "Frame",
+    "ImageReadError",
+    "Source",
+    "collect",
+    "embedded_default",
+    "item_id",
+    "parse_item_id",
+    "read_frames",
+    "read_manifest",
+    "scan_folder",
+    "to_gray255",
+]

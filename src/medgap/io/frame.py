@@ -1,0 +1,106 @@
+"""Frames (2-D images with metadata), item ids, and the gray rule every quality metric sees."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# MATLAB rgb2gray's coefficients (ITU-R BT.601 luma, as MATLAB rounds them).
+LUMA = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One 2-D image of a file.
+
+    ``pixels`` is HxW (gray) or HxWx3 (RGB order) with the file's native values after decoding and photometric
+    conversion (DICOM: after the modality rescale). ``frame`` is the 0-based frame/slice index in multi-frame
+    files and ``None`` for single images. ``meta`` holds at least ``format``, ``bits``, ``window``
+    ((center, width) or None), ``range`` ((lo, hi) or None) and ``monochrome1``; never patient identifiers.
+    """
+
+    pixels: np.ndarray
+    frame: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+
+def item_id(path: str | Path, frame: int | None) -> str:
+    """``path`` for single images, ``path#frame=N`` for a frame of a multi-frame file."""
+    return str(path) if frame is None else f"{path}#frame={frame}"
+
+
+_ITEM = re.compile(r"^(?P<path>.*)#frame=(?P<frame>\d+)$")
+
+
+def parse_item_id(s: str) -> tuple[str, int | None]:
+    m = _ITEM.match(s)
+    return (m["path"], int(m["frame"])) if m else (s, None)
+
+
+def _window(x: np.ndarray, center: float, width: float, function: str) -> np.ndarray:
+    """DICOM VOI window to [0, 255] (PS3.3 C.11.2.1.2.1 LINEAR, C.11.2.1.3.1 LINEAR_EXACT, SIGMOID)."""
+    function = (function or "LINEAR").upper()
+    if function == "SIGMOID":
+        return 255.0 / (1.0 + np.exp(-4.0 * (x - center) / width))
+    if function == "LINEAR_EXACT":
+        y = (x - center) / width + 0.5
+    else:
+        if width < 1:
+            width = 1.0
+        y = ((x - (center - 0.5)) / (width - 1.0)) + 0.5
+    return np.clip(y, 0.0, 1.0) * 255.0
+
+
+def to_gray255(frame: Frame) -> np.ndarray:
+    """The image a quality metric sees: gray float64 on the 0-255 scale (C-contiguous, HxW).
+
+    The rule:
+
+    - 8-bit gray: the values as they are.
+    - 8-bit colour: BT.601 luma exactly as MATLAB ``rgb2gray`` computes it on uint8 input,
+      ``round(0.298936021293775 R + 0.587043074451121 G + 0.114020904255103 B)``; this is what the BRISQUE,
+      NIQE and PIQE releases see, so scores stay comparable with published MATLAB values.
+    - More than 8 bits (16-bit PNG/TIFF, DICOM after rescale, NIfTI, float): colour goes to luma first (same
+      coefficients, unrounded). Then, when the file carries a VOI window (DICOM Window Center/Width), the
+      window maps to 0-255 (values outside clip): it is the display a radiologist reads. Otherwise the values
+      are min-max scaled to 0-255 over ``meta['range']`` (the whole volume for NIfTI, so slices share a
+      scale) or over the frame. Min-max keeps the full dynamic range without 8-bit quantisation; a constant
+      frame maps to 0. No rounding is applied to >8-bit data.
+    - MONOCHROME1 (DICOM, bright = low values) is inverted after scaling: ``255 - v``.
+    - NaN/Inf in float data are kept, so a metric can report them rather than scoring a silent number.
+    """
+    px = frame.pixels
+    meta = frame.meta
+    if px.dtype == np.uint8 and not meta.get("window") and not meta.get("monochrome1"):
+        if px.ndim == 2:
+            return np.ascontiguousarray(px, dtype=np.float64)
+        rgb = px[..., :3].astype(np.float64)
+        return np.floor(rgb @ LUMA + 0.5)
+    x = px.astype(np.float64) if px.ndim == 2 else px[..., :3].astype(np.float64) @ LUMA
+    window = meta.get("window")
+    if window:
+        g = _window(x, float(window[0]), float(window[1]), meta.get("voi_function", "LINEAR"))
+    else:
+        if meta.get("range"):
+            lo, hi = map(float, meta["range"])
+        elif px.dtype == np.uint8:
+            lo, hi = 0.0, 255.0
+        else:
+            finite = x[np.isfinite(x)]
+            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+        g = (x - lo) * (255.0 / (hi - lo)) if hi > lo else np.where(np.isfinite(x), 0.0, x)
+    if meta.get("monochrome1"):
+        g = 255.0 - g
+    return np.ascontiguousarray(g, dtype=np.float64)
