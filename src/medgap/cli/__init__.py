@@ -1,0 +1,36 @@
+"""The ``medgap`` command. One module per command; each holds a config dataclass whose ``run()`` does the
+work, so tests build the config directly. Library errors become messages and exit codes only here."""
+
+from __future__ import annotations
+
+import typer
+
+from medgap import __version__
+
+app = typer.Typer(
+    name="medgap",
+    help="Measure and act on the gap between ImageNet photos and medical images.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"medgap {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """medgap: no-reference image quality of medical vs natural images, and transfer learning tools."""
+
+
+from medgap.cli import quality as _quality  # noqa: E402,F401  (registers `medgap quality`)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,199 @@
+"""``medgap quality``: score every image/frame of a collection with no-reference quality metrics."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from medgap.cli import app
+from medgap.cli._common import (
+    EXIT_FAILURES,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    console,
+    out_console,
+    parse_group,
+)
+from medgap.io import CollectionError, Source, collect, embedded_default
+from medgap.quality import UnknownMetricError, create_metric, get_metric_info
+from medgap.scoring import ScoreSummary, score_collection
+
+
+@dataclass
+class QualityConfig:
+    paths: list[Path] = field(default_factory=list)
+    """Files or folders; a folder's first-level subfolders are the groups."""
+    groups: list[str] = field(default_factory=list)
+    """NAME=PATH: everything under PATH belongs to group NAME."""
+    manifest: Path | None = None
+    """CSV with a path column (relative to the CSV) and a group column."""
+    group_column: str = "group"
+    path_column: str = "path"
+    metrics: list[str] = field(default_factory=lambda: ["brisque"])
+    out: Path = Path("scores.parquet")
+    format: str | None = None
+    """parquet or csv (default: from the suffix of --out)."""
+    workers: int = 1
+    video_stride: int = 1
+    nifti_axis: int = 2
+
+    def sources(self) -> tuple[list[Source], bool]:
+        """The collection, and whether it is the embedded default."""
+        if not (self.paths or self.groups or self.manifest):
+            return embedded_default(), True
+        pairs = [parse_group(g) for g in self.groups]
+        found = collect(self.paths, pairs, self.manifest, group_column=self.group_column, path_column=self.path_column)
+        if not found:
+            raise UsageError("no image files found in the given paths (supported: PNG, JPEG, TIFF, BMP, DICOM, NIfTI, video)")
+        return found, False
+
+    def run(self) -> tuple[int, ScoreSummary | None]:
+        if self.workers < 1:
+            raise UsageError("--workers must be at least 1")
+        if self.video_stride < 1:
+            raise UsageError("--video-stride must be at least 1")
+        metrics = [create_metric(m) for m in self.metrics]
+        sources, embedded = self.sources()
+        if embedded:
+            console.print(
+                f"No paths given: scoring the embedded default ({len(sources)} files that installed packages ship: "
+                "scikit-image photographs and pydicom's CR/CT/MR/US DICOM files)."
+            )
+        with Progress(
+            TextColumn("[bold]scoring"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("files · {task.fields[items]} items"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        ) as bar:
+            task = bar.add_task("score", total=len(sources), items=0)
+
+            def progress(done: int, total: int, items: int) -> None:
+                bar.update(task, completed=done, total=total, items=items)
+
+            summary = score_collection(
+                sources,
+                metrics,
+                self.out,
+                workers=self.workers,
+                video_stride=self.video_stride,
+                nifti_axis=self.nifti_axis,
+                fmt=self.format,
+                progress=progress,
+                config=_jsonable(asdict(self)),
+            )
+        report(summary, [m.info.columns[0] for m in metrics])
+        if summary.interrupted:
+            console.print("[yellow]Interrupted.[/] Finished files are saved; run the same command again to resume.")
+            return EXIT_INTERRUPTED, summary
+        return (EXIT_FAILURES if summary.items_failed else EXIT_OK), summary
+
+
+def _jsonable(d: dict) -> dict:
+    return {k: (str(v) if isinstance(v, Path) else [str(x) for x in v] if isinstance(v, list) else v) for k, v in d.items()}
+
+
+def group_table(scores: pd.DataFrame, column: str) -> Table:
+    info = get_metric_info(column) if column in _metric_names() else None
+    title = f"{column} by group" + (" (lower is better)" if info and info.lower_is_better else "")
+    t = Table(title=title)
+    for name in ("group", "n", "mean", "SD", "median", "min", "max"):
+        t.add_column(name, justify="left" if name == "group" else "right")
+    for group, values in scores.groupby("group", sort=True)[column]:
+        v = values.dropna()
+        if v.empty:
+            t.add_row(str(group), "0", "", "", "", "", "")
+            continue
+        t.add_row(
+            str(group),
+            str(len(v)),
+            f"{v.mean():.2f}",
+            f"{v.std(ddof=1):.2f}" if len(v) > 1 else "",
+            f"{v.median():.2f}",
+            f"{v.min():.2f}",
+            f"{v.max():.2f}",
+        )
+    return t
+
+
+def _metric_names() -> set[str]:
+    from medgap.quality import list_metrics
+
+    return set(list_metrics())
+
+
+def report(summary: ScoreSummary, score_columns: list[str]) -> None:
+    s = summary
+    rate = f"{s.items_per_second:.1f}" if s.seconds > 0 else "-"
+    console.print(
+        f"Scored {s.items_scored} items from {s.files_scored} files in {s.seconds:.1f} s ({rate} items/s); "
+        f"{s.files_skipped} files already done (resumed); {s.items_failed} items failed."
+    )
+    for item, reason in s.failures[:10]:
+        console.print(f"  [red]failed[/] {item}: {reason}")
+    if len(s.failures) > 10 or s.items_failed > len(s.failures):
+        console.print(f"  ... {s.items_failed - 10} more: see the 'error' column of {s.out}")
+    if s.interrupted or not s.out.exists():
+        return
+    cols = ["group", *score_columns]
+    scores = pd.read_csv(s.out, usecols=cols) if s.out.suffix.lower() == ".csv" else pd.read_parquet(s.out, columns=cols)
+    for c in score_columns:
+        out_console.print(group_table(scores, c))
+    console.print(f"Results: {s.out}  (pandas.read_{'csv' if s.out.suffix.lower() == '.csv' else 'parquet'})")
+
+
+@app.command(
+    "quality",
+    epilog=(
+        "Examples:\n\n"
+        "  medgap quality                                   # the embedded default collection\n\n"
+        "  medgap quality data/                             # subfolders of data/ are the groups\n\n"
+        "  medgap quality --group natural=imagenet/ --group pocus=lus/ --workers 2 --out scores.parquet\n\n"
+        "  medgap quality --manifest MANIFEST.csv --group-column modality --out scores.csv\n\n"
+        "Rerun the same command after an interruption: finished files are skipped."
+    ),
+)
+def quality_command(
+    paths: list[Path] = typer.Argument(None, help="Files or folders; a folder's first-level subfolders are the groups."),
+    group: list[str] = typer.Option([], "--group", "-g", help="NAME=PATH: everything under PATH is group NAME (repeatable)."),
+    manifest: Path = typer.Option(None, help="CSV manifest: a path column (relative to the CSV) and a group column."),
+    group_column: str = typer.Option("group", help="Manifest column holding the group label."),
+    path_column: str = typer.Option("path", help="Manifest column holding the file path."),
+    metric: list[str] = typer.Option(["brisque"], "--metric", "-m", help="Metric name (repeatable)."),
+    out: Path = typer.Option(Path("scores.parquet"), "--out", "-o", help="Output table (.parquet or .csv)."),
+    format: str = typer.Option(None, "--format", help="parquet or csv (default: from the suffix of --out)."),
+    workers: int = typer.Option(1, "--workers", "-j", help="Worker processes."),
+    video_stride: int = typer.Option(1, help="Score every Nth video frame."),
+    nifti_axis: int = typer.Option(2, help="NIfTI slicing axis (0, 1 or 2)."),
+) -> None:
+    """Score every image and frame with no-reference quality metrics; one row per item (item id, path, frame,
+    group, size, scores, error)."""
+    cfg = QualityConfig(
+        paths=list(paths or []),
+        groups=group,
+        manifest=manifest,
+        group_column=group_column,
+        path_column=path_column,
+        metrics=metric,
+        out=out,
+        format=format,
+        workers=workers,
+        video_stride=video_stride,
+        nifti_axis=nifti_axis,
+    )
+    try:
+        code, _ = cfg.run()
+    except (UsageError, UnknownMetricError, CollectionError) as e:
+        console.print(f"[red]error:[/] {e}")
+        raise typer.Exit(EXIT_USAGE) from None
+    raise typer.Exit(code)

@@ -1,0 +1,202 @@
+"""Score a collection: read every file (medgap.io), compute metrics on each frame (medgap.quality), and write
+one row per item to a resumable store. Library code: reports progress through a callback, prints nothing."""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from medgap.io import ImageReadError, Source, item_id, read_frames, to_gray255
+from medgap.quality.registry import Metric
+from medgap.scoring.engine import make_engine
+from medgap.scoring.store import ResultStore
+
+Progress = Callable[[int, int, int], None]
+"""progress(files_done, files_total, items_done)"""
+
+
+@dataclass
+class ScoreSummary:
+    out: Path
+    files_total: int
+    files_skipped: int  # already scored by an earlier run (resume)
+    files_scored: int
+    items_scored: int
+    items_failed: int
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (item id, reason), first 1000
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def items_per_second(self) -> float:
+        return self.items_scored / self.seconds if self.seconds > 0 else float("nan")
+
+
+@dataclass(frozen=True)
+class _Task:
+    source: Source
+    size: int
+    mtime_ns: int
+    versions: str
+    metrics: tuple[Metric, ...]
+    video_stride: int
+    nifti_axis: int
+
+
+def _empty_scores(metrics: Sequence[Metric]) -> dict[str, float]:
+    return {c: math.nan for m in metrics for c in m.info.columns}
+
+
+def score_source(task: _Task) -> list[dict]:
+    """Rows for one file: one per frame; a file that cannot be read gives one row with its reason."""
+    src = task.source
+    path = str(src.path)
+    base = {
+        "path": path,
+        "group": src.group,
+        **{k: str(v) for k, v in src.extra.items() if k not in ("path", "group")},
+        "file_size": task.size,
+        "file_mtime_ns": task.mtime_ns,
+        "metric_versions": task.versions,
+    }
+    rows: list[dict] = []
+    try:
+        for fr in read_frames(src.path, video_stride=task.video_stride, nifti_axis=task.nifti_axis):
+            row = {"item_id": item_id(path, fr.frame), "frame": fr.frame, "width": fr.width, "height": fr.height}
+            row.update(base)
+            errors = []
+            gray = to_gray255(fr)
+            for m in task.metrics:
+                try:
+                    values = m(gray)
+                    bad = [c for c in m.info.columns[:1] if not np.isfinite(values.get(c, math.nan))]
+                    if bad:
+                        errors.append(f"{m.name}: not a finite score")
+                except Exception as e:  # a metric's ValueError carries the reason (constant image, too small...)
+                    values = {c: math.nan for c in m.info.columns}
+                    errors.append(f"{m.name}: {e}" if isinstance(e, ValueError) else f"{m.name}: {type(e).__name__}: {e}")
+                row.update(values)
+            row["error"] = "; ".join(errors) or None
+            rows.append(row)
+    except Exception as e:
+        reason = e.reason if isinstance(e, ImageReadError) else f"{type(e).__name__}: {e}"
+        if rows:
+            reason = f"stopped after {len(rows)} frames: {reason}"
+        rows.append({"item_id": path, "frame": None, "width": None, "height": None, **base,
+                     **_empty_scores(task.metrics), "error": reason})
+    return rows
+
+
+def _versions(metrics: Sequence[Metric]) -> str:
+    return ",".join(f"{m.name}={m.version}" for m in metrics)
+
+
+def score_collection(
+    sources: Sequence[Source],
+    metrics: Sequence[Metric],
+    out: str | Path,
+    *,
+    workers: int = 1,
+    video_stride: int = 1,
+    nifti_axis: int = 2,
+    fmt: str | None = None,
+    flush_every: int = 64,
+    flush_seconds: float = 5.0,
+    progress: Progress | None = None,
+    config: dict | None = None,
+) -> ScoreSummary:
+    """Score every source with every metric into ``out`` (Parquet, or CSV when ``fmt='csv'``/``.csv``).
+
+    Resumable: sources already in ``out`` (same path, size, mtime and metric versions) are skipped. On
+    KeyboardInterrupt the finished rows are flushed and the summary has ``interrupted=True``.
+    """
+    if not metrics:
+        raise ValueError("no metrics to compute")
+    store = ResultStore(out, fmt)
+    versions = _versions(metrics)
+    done = store.done_keys()
+    tasks: list[_Task] = []
+    skipped = 0
+    seen: set[str] = set()
+    for s in sources:
+        if str(s.path) in seen:
+            continue  # the same file reached twice (e.g. a folder and a manifest)
+        seen.add(str(s.path))
+        try:
+            st = s.path.stat()
+            size, mtime = st.st_size, st.st_mtime_ns
+        except OSError:
+            size, mtime = -1, -1
+        if (str(s.path), size, mtime, versions) in done:
+            skipped += 1
+            continue
+        tasks.append(_Task(s, size, mtime, versions, tuple(metrics), video_stride, nifti_axis))
+    summary = ScoreSummary(Path(out), len(seen), skipped, 0, 0, 0)
+    started = time.perf_counter()
+    t_flush = started
+    meta = {
+        "command": "quality",
+        "config": config or {},
+        "metrics": {m.name: {"version": m.version, "params": {k: str(v) for k, v in m.params.items()}} for m in metrics},
+        "started": datetime.now(timezone.utc).isoformat(),
+        "versions": _environment(),
+    }
+    if progress:
+        progress(skipped, summary.files_total, 0)
+    engine = make_engine(workers)
+    try:
+        for rows in engine.imap_unordered(score_source, tasks):
+            store.add(rows)
+            summary.files_scored += 1
+            for r in rows:
+                if r.get("error"):
+                    summary.items_failed += 1
+                    if len(summary.failures) < 1000:
+                        summary.failures.append((r["item_id"], r["error"]))
+                else:
+                    summary.items_scored += 1
+            now = time.perf_counter()
+            if summary.files_scored % flush_every == 0 or now - t_flush > flush_seconds:
+                store.flush()
+                t_flush = now
+            if progress:
+                progress(skipped + summary.files_scored, summary.files_total, summary.items_scored)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    finally:
+        engine.close()
+        store.flush()
+        summary.seconds = time.perf_counter() - started
+    if not summary.interrupted:
+        store.finalize()
+    meta.update(
+        finished=datetime.now(timezone.utc).isoformat(),
+        interrupted=summary.interrupted,
+        files_total=summary.files_total,
+        files_skipped=summary.files_skipped,
+        files_scored=summary.files_scored,
+        items_scored=summary.items_scored,
+        items_failed=summary.items_failed,
+        seconds=round(summary.seconds, 3),
+    )
+    store.write_meta(meta)
+    return summary
+
+
+def _environment() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for pkg in ("medgap", "numpy", "scipy", "numba", "pydicom", "opencv-contrib-python-headless", "av", "nibabel"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
