@@ -1,15 +1,15 @@
 """A straightforward float64 statement of the BRISQUE release (brisque_feature.m, estimateggdparam.m,
 estimateaggdparam.m, MATLAB imresize), written independently of medgap's fused kernels: 2-D correlation with
 scipy, np.roll for circshift, explicit per-output-pixel resize weights. Slow and obvious on purpose; used only
-to check the fast path. Flat policy as documented in medgap.quality.brisque: MSCN = 0 where the zero-padded
-7x7 neighbourhood spans at most ``flat_tol``."""
+to check the fast path. Policy as documented in medgap.quality.brisque: MSCN = 0 where |I - mu| <= noise_floor
+and where the zero-padded 7x7 neighbourhood spans at most ``flat_tol``."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from scipy.ndimage import maximum_filter, minimum_filter
 from scipy.signal import correlate2d
 from scipy.special import gamma
 
@@ -56,8 +56,10 @@ def imresize_half(img: np.ndarray) -> np.ndarray:
 
 
 def flat_mask(img: np.ndarray, flat_tol: float) -> np.ndarray:
-    win = sliding_window_view(np.pad(img, 3), (7, 7))
-    return (win.max(axis=(2, 3)) - win.min(axis=(2, 3))) <= flat_tol
+    """Range (max - min) of each zero-padded 7x7 window is at most flat_tol."""
+    hi = maximum_filter(img, size=7, mode="constant", cval=0.0)
+    lo = minimum_filter(img, size=7, mode="constant", cval=0.0)
+    return (hi - lo) <= flat_tol
 
 
 def ggd(vec: np.ndarray) -> tuple[float, float]:
@@ -76,7 +78,7 @@ def aggd(vec: np.ndarray) -> tuple[float, float, float]:
     return GAM[np.argmin((R_AGGD - rhatnorm) ** 2)], left, right
 
 
-def features(gray: np.ndarray, flat_tol: float = 2.0**-20) -> tuple[np.ndarray, float]:
+def features(gray: np.ndarray, flat_tol: float = 2.0**-20, noise_floor: float = 1e-8) -> tuple[np.ndarray, float]:
     img = np.asarray(gray, dtype=np.float64)
     window = fspecial_gaussian()
     feat: list[float] = []
@@ -85,6 +87,7 @@ def features(gray: np.ndarray, flat_tol: float = 2.0**-20) -> tuple[np.ndarray, 
         mu = correlate2d(img, window, mode="same", boundary="fill")
         sigma = np.sqrt(np.abs(correlate2d(img * img, window, mode="same", boundary="fill") - mu * mu))
         structdis = (img - mu) / (sigma + 1)
+        structdis[np.abs(img - mu) <= noise_floor] = 0.0  # zero in exact arithmetic: rounding noise only
         flat = flat_mask(img, flat_tol)
         structdis[flat] = 0.0
         if scale == 0:

@@ -45,6 +45,22 @@ def _open(path: Path):
         raise ImageReadError(path, f"not a readable DICOM file ({type(e).__name__}: {e})") from None
 
 
+def _ensure_transfer_syntax(ds) -> None:
+    """Files without a meta header (pre-Part 10) are uncompressed; name their syntax from how they were read."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return
+    if meta is None:
+        ds.file_meta = meta = FileMetaDataset()
+    implicit, little = ds.original_encoding
+    meta.TransferSyntaxUID = (
+        ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+    )
+
+
 def header_summary(ds) -> dict:
     """Non-identifying header fields worth keeping with the pixels."""
     ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
@@ -62,10 +78,17 @@ def read_dicom(path: Path) -> Iterator[Frame]:
     from pydicom.pixels import apply_color_lut, apply_rescale, apply_voi_lut
 
     ds = _open(path)
+    if len(ds) == 0:
+        raise ImageReadError(path, "no DICOM elements could be read (truncated, or not a DICOM file)")
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+        if "Rows" in ds and "Columns" in ds:
+            raise ImageReadError(
+                path, f"pixel data missing or truncated (the header describes a {ds.Rows}x{ds.Columns} image)"
+            )
         sop = ds.get("SOPClassUID")
         what = getattr(sop, "name", None) or str(ds.get("Modality", "")) or "this object"
         raise ImageReadError(path, f"no pixel data ({what} holds no image)")
+    _ensure_transfer_syntax(ds)
     meta = header_summary(ds)
     photometric = meta["photometric"]
     meta["monochrome1"] = photometric == "MONOCHROME1"

@@ -92,13 +92,7 @@ def _read_image(path: Path, suffix: str) -> Frame:
     fmt = suffix.lstrip(".").replace("jpg", "jpeg")
     if img is None:
         img = _read_with_pillow(path)
-    if img.ndim == 3:
-        if img.shape[2] == 4:
-            img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
-        elif img.shape[2] == 3:
-            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-        else:
-            img = img[..., 0]
+    img = _bgr_to_rgb(img)
     return Frame(img, None, {"format": fmt, "bits": img.dtype.itemsize * 8, "window": None, "range": None})
 
 
@@ -117,7 +111,27 @@ def _read_with_pillow(path: Path) -> np.ndarray:
     return arr[..., ::-1].copy() if arr.ndim == 3 else arr  # BGR like OpenCV, converted back by the caller
 
 
+def _bgr_to_rgb(img: np.ndarray) -> np.ndarray:
+    if img.ndim == 3:
+        if img.shape[2] == 4:
+            return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+        if img.shape[2] == 3:
+            return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        return np.ascontiguousarray(img[..., 0])
+    return img
+
+
 def _read_tiff(path: Path) -> Iterator[Frame]:
+    # OpenCV's libtiff covers the usual codecs (LZW, deflate, JPEG, PackBits) without extra packages;
+    # tifffile is the fallback for what it refuses (e.g. float or unusual sample layouts).
+    ok, pages = cv2.imdecodemulti(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if ok and pages:
+        multi = len(pages) > 1
+        for i, page in enumerate(pages):
+            arr = _bgr_to_rgb(page)
+            meta = {"format": "tiff", "bits": arr.dtype.itemsize * 8, "window": None, "range": None}
+            yield Frame(arr, i if multi else None, meta)
+        return
     import tifffile
 
     try:
@@ -133,8 +147,6 @@ def _read_tiff(path: Path) -> Iterator[Frame]:
                 bits = int(getattr(page, "bitspersample", arr.dtype.itemsize * 8))
                 meta = {"format": "tiff", "bits": bits, "window": None, "range": None}
                 yield Frame(np.ascontiguousarray(arr), i if multi else None, meta)
-    except ImageReadError:
-        raise
     except Exception as e:  # tifffile raises many types for damaged files
         raise ImageReadError(path, f"not a readable TIFF ({type(e).__name__}: {e})") from None
 

@@ -1,0 +1,64 @@
+"""`medgap quality` as a user runs it: the embedded default, exit codes, usage errors."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from medgap.cli import app
+
+runner = CliRunner()
+
+
+def test_embedded_default_prints_a_group_table(tmp_path):
+    out = tmp_path / "scores.parquet"
+    r = runner.invoke(app, ["quality", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "embedded default" in r.output and "brisque by group" in r.output
+    df = pd.read_parquet(out)
+    assert set(df.group) == {"natural", "cr", "ct", "mr", "us"}
+    assert df.brisque.notna().all() and (df.frame.notna()).sum() >= 40  # multi-frame MR and US frames
+
+
+def test_failures_give_exit_code_1_and_the_rest_is_written(tmp_path):
+    import cv2
+    import numpy as np
+
+    (tmp_path / "g").mkdir()
+    cv2.imwrite(str(tmp_path / "g" / "ok.png"), np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8))
+    (tmp_path / "g" / "bad.png").write_text("nope")
+    out = tmp_path / "s.csv"
+    r = runner.invoke(app, ["quality", str(tmp_path / "g"), "--out", str(out)])
+    assert r.exit_code == 1, r.output
+    assert "bad.png" in r.output and "not a decodable image" in r.output
+    df = pd.read_csv(out)
+    assert len(df) == 2 and df.brisque.notna().sum() == 1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--metric", "brisqe"], "Did you mean brisque"),
+        (["--group", "natural"], "NAME=PATH"),
+        (["/definitely/not/here"], "no such file or folder"),
+        (["--manifest", "missing.csv"], "no such manifest"),
+    ],
+)
+def test_usage_errors_exit_2_with_a_hint(tmp_path, args, message):
+    r = runner.invoke(app, ["quality", *args, "--out", str(tmp_path / "s.parquet")])
+    assert r.exit_code == 2, r.output
+    assert message in " ".join(r.output.split())
+
+
+def test_manifest_group_column_error_names_the_columns(tmp_path):
+    (tmp_path / "m.csv").write_text("file,modality\na.png,ct\n")
+    r = runner.invoke(app, ["quality", "--manifest", str(tmp_path / "m.csv"), "--out", str(tmp_path / "s.parquet")])
+    assert r.exit_code == 2 and "columns are file, modality" in " ".join(r.output.split())
+
+
+def test_help_and_version():
+    r = runner.invoke(app, ["quality", "--help"])
+    assert r.exit_code == 0 and "--workers" in r.output and "Examples" in r.output
+    r = runner.invoke(app, ["--version"])
+    assert r.exit_code == 0 and r.output.startswith("medgap ")
