@@ -81,12 +81,12 @@ def _read_image(path: Path, suffix: str) -> Frame:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as e:
         raise ImageReadError(path, f"cannot read ({e.strerror})") from None
-    if suffix in (".jpg", ".jpeg"):
+    if suffix in (".jpg", ".jpeg") and data[:2].tobytes() == b"\xff\xd8":
         # libjpeg decodes a truncated JPEG with a warning and grey fill; refuse it instead of scoring the fill.
-        tail = data[-64:]
-        nz = np.flatnonzero(tail)
-        end = tail[: nz[-1] + 1] if nz.size else tail
-        if data[:2].tobytes() == b"\xff\xd8" and end[-2:].tobytes() != b"\xff\xd9":
+        # The last scan (after the last SOS marker) must end with EOI; trailing bytes after EOI are fine.
+        raw = data.tobytes()
+        sos = raw.rfind(b"\xff\xda")
+        if sos < 0 or raw.find(b"\xff\xd9", sos) < 0:
             raise ImageReadError(path, "truncated JPEG (no end-of-image marker); re-export or re-download the file")
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     fmt = suffix.lstrip(".").replace("jpg", "jpeg")

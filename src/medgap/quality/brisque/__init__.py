@@ -13,13 +13,16 @@ The release, step by step, and where medgap follows it:
 6. Features written with ``%f``; ``svm-scale -r allrange`` maps them to [-1, 1] and writes ``%g``;
    ``svm-predict`` evaluates the epsilon-SVR (RBF, gamma 0.05). No clipping: scores outside 0-100 are kept.
 
-Flat regions (medgap's stated policy): where the zero-padded 7x7 neighbourhood is constant, the release's
-MSCN is floating-point rounding noise whose sign depends on summation order, so no implementation can
-reproduce MATLAB there bit for bit. medgap sets MSCN to exactly 0 at every pixel whose neighbourhood spans at
-most ``FLAT_TOL`` grey levels (constant up to the rounding of the half-scale resize; real data steps by at
-least 1/257 grey level), at both scales, and reports the flat fraction of the full-scale image as
-``brisque_flat_fraction``. An all-zero neighbourhood gives exactly 0 in MATLAB too, so only constant non-zero
-areas are affected.
+Flat regions and rounding noise (medgap's stated policy): where the zero-padded 7x7 neighbourhood is
+constant, ``I - mu`` is zero in exact arithmetic and the release's MSCN is floating-point rounding noise
+(about 1e-14) whose sign depends on summation order; the AGGD fits count every product by its sign, so no
+implementation can reproduce MATLAB there bit for bit. The same happens, more rarely, where a symmetric
+neighbourhood makes ``I - mu`` cancel exactly. medgap sets MSCN to exactly 0 wherever ``|I - mu| <=
+NOISE_FLOOR`` (1e-8 grey levels: float64 rounding is below 1e-11, and a genuine deviation of 8-bit or 16-bit
+data is far above it), which covers every flat pixel, at both scales. It reports as
+``brisque_flat_fraction`` the fraction of full-scale pixels whose neighbourhood spans at most ``FLAT_TOL``
+grey levels. An all-zero neighbourhood gives exactly 0 in MATLAB too, so only constant non-zero areas (and
+exact cancellations) are affected.
 
 References: A. Mittal, A. K. Moorthy, A. C. Bovik, "No-Reference Image Quality Assessment in the Spatial
 Domain", IEEE TIP 21(12), 2012; "BRISQUE Software Release", LIVE, UT Austin, 2011 (notice in
@@ -54,6 +57,8 @@ __all__ = [
 
 FLAT_TOL = 2.0**-20
 """Grey levels: a 7x7 neighbourhood whose max - min is at most this is flat (MSCN exactly 0)."""
+NOISE_FLOOR = 1e-8
+"""Grey levels: where ``|I - mu|`` is at most this, MSCN is exactly 0 (see the module docstring)."""
 MIN_SIDE = 16
 """Smallest accepted side in pixels (the second scale is then 8 px, just above the 7x7 window)."""
 
@@ -123,7 +128,7 @@ def matlab_imresize_half(img: np.ndarray) -> np.ndarray:
 def _fit_scale(gray: np.ndarray, feats: np.ndarray) -> int:
     """Append the 18 features of one scale to ``feats`` (length 18); return the number of flat pixels."""
     m = np.empty_like(gray)
-    nflat = _kernels.mscn(gray, _TAPS, FLAT_TOL, m)
+    nflat = _kernels.mscn(gray, _TAPS, FLAT_TOL, NOISE_FLOOR, m)
     ggd = np.empty(2)
     aggd = np.empty((4, 5))
     _kernels.moments(m, ggd, aggd)

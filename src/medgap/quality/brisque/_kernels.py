@@ -73,11 +73,12 @@ def _flat_row(img, i, flat_tol, cmax, cmin, flat):
 
 
 @njit(**_JIT)
-def mscn(img, g, flat_tol, out):
+def mscn(img, g, flat_tol, noise, out):
     """MSCN coefficients ``(I - mu) / (sigma + 1)`` of the release (zero padding), written into ``out``.
 
-    A pixel whose zero-padded 7x7 neighbourhood spans at most ``flat_tol`` grey levels is flat and gets
-    exactly 0 (see ``brisque_features``). Returns the number of flat pixels.
+    Where ``|I - mu| <= noise`` (zero in exact arithmetic; only rounding remains) and where the zero-padded
+    7x7 neighbourhood spans at most ``flat_tol`` grey levels (flat), MSCN is exactly 0 (see
+    ``brisque_features``). Returns the number of flat pixels.
     """
     h, w = img.shape
     pad = np.zeros(w + 6)
@@ -112,7 +113,8 @@ def mscn(img, g, flat_tol, out):
         ngate = 0
         for j in range(w):
             var = abs(s2[j] - mu[j] * mu[j])
-            orow[j] = (row[j] - mu[j]) / (np.sqrt(var) + 1.0)
+            d = row[j] - mu[j]
+            orow[j] = 0.0 if abs(d) <= noise else d / (np.sqrt(var) + 1.0)
             ngate += 1 if var <= _VAR_GATE else 0
         if ngate:  # rare outside flat areas: the exact range test runs only on such rows
             _flat_row(img, i, flat_tol, cmax, cmin, flat)
