@@ -105,7 +105,7 @@ def main() -> None:
         ("medgap end to end: ImageNet files", r_e2e_nat, f"{r_e2e_nat / r_nat:.0%} of scoring only"),
     ]
     # score_collection, 1 vs 2 worker processes, on the MR + natural files (output to a temp dir each time)
-    sources = collect(groups=[("mr", args.data / "mr"), ("natural", args.data / "natural")])
+    sources = collect(groups=[(m, args.data / m) for m in ("mr", "natural", "cxr", "ct")])
     metric = [create_metric("brisque")]
     rates = {}
     for workers in (1, 2):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 # MATLAB rgb2gray's coefficients (ITU-R BT.601 luma, as MATLAB rounds them).
 LUMA = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])
@@ -63,6 +64,19 @@ def _window(x: np.ndarray, center: float, width: float, function: str) -> np.nda
     return np.clip(y, 0.0, 1.0) * 255.0
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _rgb2gray_uint8(rgb):
+    # One fused float64 pass (numpy's version allocates three float copies of the image). y >= 0, so
+    # truncating y + 0.5 is MATLAB's round-half-away-from-zero.
+    h, w, _ = rgb.shape
+    flat = rgb.reshape(h * w, 3)
+    out = np.empty(h * w)
+    for k in range(h * w):
+        y = 0.298936021293775 * flat[k, 0] + 0.587043074451121 * flat[k, 1] + 0.114020904255103 * flat[k, 2]
+        out[k] = np.float64(np.int64(y + 0.5))
+    return out.reshape(h, w)
+
+
 def to_gray255(frame: Frame) -> np.ndarray:
     """The image a quality metric sees: gray float64 on the 0-255 scale (C-contiguous, HxW).
 
@@ -86,8 +100,7 @@ def to_gray255(frame: Frame) -> np.ndarray:
     if px.dtype == np.uint8 and not meta.get("window") and not meta.get("monochrome1"):
         if px.ndim == 2:
             return np.ascontiguousarray(px, dtype=np.float64)
-        rgb = px[..., :3].astype(np.float64)
-        return np.floor(rgb @ LUMA + 0.5)
+        return _rgb2gray_uint8(np.ascontiguousarray(px[..., :3]))
     x = px.astype(np.float64) if px.ndim == 2 else px[..., :3].astype(np.float64) @ LUMA
     window = meta.get("window")
     if window:

@@ -60,8 +60,18 @@ def _init_worker() -> None:
         pass
 
 
+def _context() -> multiprocessing.context.BaseContext:
+    # forkserver: workers fork from a clean server that has imported medgap once (fast start, no threads of
+    # the parent inherited, unlike plain fork); spawn where forkserver does not exist (Windows).
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["medgap.scoring.run"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
 class ProcessEngine:
-    """Worker processes (``concurrent.futures``, spawn start method) with a bounded number of tasks in flight,
+    """Worker processes (``concurrent.futures``, forkserver or spawn start method) with a bounded number of tasks in flight,
     so memory stays flat however many items there are."""
 
     def __init__(self, workers: int, in_flight_per_worker: int = 4) -> None:
@@ -71,9 +81,7 @@ class ProcessEngine:
         self._limit = workers * in_flight_per_worker
         for k, v in _SINGLE_THREAD_ENV.items():  # inherited by the spawned workers
             os.environ.setdefault(k, v)
-        self._pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker
-        )
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_init_worker)
 
     def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         it = iter(items)
