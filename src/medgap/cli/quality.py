@@ -140,7 +140,7 @@ def report(summary: ScoreSummary, score_columns: list[str]) -> None:
         f"{s.files_skipped} files already done (resumed); {s.items_failed} items failed."
     )
     for item, reason in s.failures[:10]:
-        console.print(f"  [red]failed[/] {item}: {reason}")
+        console.print(f"  [red]failed[/] {item}: {reason}", soft_wrap=True)  # paths stay copyable
     if len(s.failures) > 10 or s.items_failed > len(s.failures):
         console.print(f"  ... {s.items_failed - 10} more: see the 'error' column of {s.out}")
     if s.interrupted or not s.out.exists():
@@ -149,7 +149,7 @@ def report(summary: ScoreSummary, score_columns: list[str]) -> None:
     scores = pd.read_csv(s.out, usecols=cols) if s.out.suffix.lower() == ".csv" else pd.read_parquet(s.out, columns=cols)
     for c in score_columns:
         out_console.print(group_table(scores, c))
-    console.print(f"Results: {s.out}  (pandas.read_{'csv' if s.out.suffix.lower() == '.csv' else 'parquet'})")
+    console.print(f"Results: {s.out}  (pandas.read_{'csv' if s.out.suffix.lower() == '.csv' else 'parquet'})", soft_wrap=True)
 
 
 @app.command(
