@@ -29,7 +29,9 @@ def _root(
     """medgap: no-reference image quality of medical vs natural images, and transfer learning tools."""
 
 
+from medgap.cli import compare as _compare  # noqa: E402,F401  (registers `medgap compare`)
 from medgap.cli import quality as _quality  # noqa: E402,F401  (registers `medgap quality`)
+from medgap.cli import study as _study  # noqa: E402,F401  (registers `medgap study`)
 
 
 def main() -> None:
