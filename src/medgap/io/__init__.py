@@ -5,7 +5,7 @@ See docs/io.md for the formats, the gray rule (:func:`to_gray255`) and how group
 
 from medgap.io.collection import CollectionError, Source, collect, embedded_default, read_manifest, scan_folder
 from medgap.io.errors import ImageReadError
-from medgap.io.frame import Frame, item_id, parse_item_id, to_gray255
+from medgap.io.frame import Frame, item_id, parse_item_id, to_gray255, to_rgb255
 from medgap.io.readers import SUPPORTED_SUFFIXES, read_frames
 
 __all__ = [
@@ -22,4 +22,5 @@ __all__ = [
     "read_manifest",
     "scan_folder",
     "to_gray255",
+    "to_rgb255",
 ]

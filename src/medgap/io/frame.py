@@ -117,3 +117,13 @@ def to_gray255(frame: Frame) -> np.ndarray:
     if meta.get("monochrome1"):
         g = 255.0 - g
     return np.ascontiguousarray(g, dtype=np.float64)
+
+
+def to_rgb255(frame: Frame) -> np.ndarray:
+    """Colour float64 HxWx3 on the 0-255 scale for metrics that need colour: 8-bit RGB as is; anything else is
+    the gray image of :func:`to_gray255` in all three channels (so colour measures read 0 for gray data)."""
+    px = frame.pixels
+    if px.ndim == 3 and px.dtype == np.uint8:
+        return px[..., :3].astype(np.float64)
+    g = to_gray255(frame)
+    return np.repeat(g[..., None], 3, axis=2)

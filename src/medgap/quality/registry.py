@@ -42,6 +42,8 @@ class MetricInfo:
     reference: str
     kind: str = "quality"
     """``quality`` for no-reference quality scores, ``statistic`` for descriptive image statistics."""
+    input: str = "gray"
+    """``gray``: HxW float64 0-255 (medgap.io.to_gray255); ``rgb``: HxWx3 float64 0-255 (medgap.io.to_rgb255)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ def register_metric(
     description: str,
     reference: str,
     kind: str = "quality",
+    input: str = "gray",  # noqa: A002
 ) -> Callable[[Callable[..., MetricFn]], Callable[..., MetricFn]]:
     """Register ``factory(**params) -> fn`` under ``name``. ``fn`` must be picklable (module-level or a partial)."""
 
@@ -97,6 +100,7 @@ def register_metric(
             description=description,
             reference=reference,
             kind=kind,
+            input=input,
         )
         return factory
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medgap.io import ImageReadError, Source, item_id, read_frames, to_gray255
+from medgap.io import ImageReadError, Source, item_id, read_frames, to_gray255, to_rgb255
 from medgap.quality.registry import Metric
 from medgap.scoring.engine import make_engine
 from medgap.scoring.store import ResultStore
@@ -73,9 +73,10 @@ def score_source(task: _Task) -> list[dict]:
             row.update(base)
             errors = []
             gray = to_gray255(fr)
+            rgb = to_rgb255(fr) if any(m.info.input == "rgb" for m in task.metrics) else None
             for m in task.metrics:
                 try:
-                    values = m(gray)
+                    values = m(rgb if m.info.input == "rgb" else gray)
                     bad = [c for c in m.info.columns[:1] if not np.isfinite(values.get(c, math.nan))]
                     if bad:
                         errors.append(f"{m.name}: not a finite score")
