@@ -31,9 +31,9 @@ padding-bottom:.2rem}h3{font-size:1.05rem;margin-top:1.4rem}
 table{border-collapse:collapse;margin:.6rem 0;font-size:.92rem}th,td{padding:.3rem .7rem;border-bottom:1px solid #e4e4e4;
 text-align:right}th:first-child,td:first-child{text-align:left}thead th{border-bottom:2px solid #999}
 .muted{color:#666;font-size:.9rem}.stat{font-family:ui-monospace,Menlo,monospace;font-size:.9rem}
-.thumbs{display:flex;flex-wrap:wrap;gap:.5rem;margin:.3rem 0 1rem}.thumb{width:150px;font-size:.75rem;
-text-align:center;word-break:break-all}.thumb img{width:150px;height:150px;object-fit:contain;background:#111;
-border-radius:3px}.row{display:flex;gap:1rem;flex-wrap:wrap}.row img{max-width:100%}
+.thumbs{display:flex;flex-wrap:wrap;gap:.4rem;margin:.3rem 0 1rem}.thumb{width:120px;font-size:.75rem;
+text-align:center;word-break:break-all}.thumb img{width:120px;height:120px;object-fit:contain;background:#111;
+border-radius:3px}.row{display:flex;gap:2rem;flex-wrap:wrap}.row img{max-width:100%}
 """
 
 
@@ -141,8 +141,10 @@ def write_report(
                      + html.escape(f"Kruskal-Wallis: H({k.df}) = {k.H:.2f}, {format_p(k.p)}, "
                                    f"epsilon-squared = {k.epsilon_squared:.3f}") + "</p>")
         parts.append(f'<p class="muted">Cohen\'s d = (mean of group - mean of {html.escape(str(cmp.reference))}) / '
-                     "pooled SD; 95% CI as pingouin.compute_esci. Post hoc tests (Tukey HSD, Games-Howell) are in "
-                     "the CSV files beside this report.</p>")
+                     "pooled SD; 95% CI as pingouin.compute_esci. Each image or video/multi-frame frame counts as "
+                     "one observation: frames of one clip, and images of one patient, are not independent, so "
+                     "treat CIs and P values as descriptive when groups contain many frames per clip. Post hoc "
+                     "tests (Tukey HSD, Games-Howell) are in the CSV files beside this report.</p>")
         violin, hist = _violin(scores, column, groups, lib), _histograms(scores, column, groups)
         parts.append(f'<div class="row"><img src="{violin}" alt="violin plot"><img src="{hist}" alt="histograms"></div>')
         parts.append("<h3>Best and worst scored images per group</h3>")
@@ -153,8 +155,8 @@ def write_report(
             best, worst = (sub.head(n_examples), sub.tail(n_examples).iloc[::-1])
             if lib is False:
                 best, worst = worst, best
-            parts.append(f"<p><b>{html.escape(g)}</b> — best</p>" + _thumbs(best, column))
-            parts.append(f"<p><b>{html.escape(g)}</b> — worst</p>" + _thumbs(worst, column))
+            parts.append(f'<div class="row"><div><p><b>{html.escape(g)}</b>: best</p>{_thumbs(best, column)}</div>'
+                         f'<div><p><b>{html.escape(g)}</b>: worst</p>{_thumbs(worst, column)}</div></div>')
     if failed:
         errs = scores.loc[scores.error.notna(), ["item_id", "error"]].head(50).copy()
         errs["item_id"] = errs.item_id.map(lambda s: Path(str(s)).name)
