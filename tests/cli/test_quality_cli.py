@@ -62,3 +62,23 @@ def test_help_and_version():
     assert r.exit_code == 0 and "--workers" in r.output and "Examples" in r.output
     r = runner.invoke(app, ["--version"])
     assert r.exit_code == 0 and r.output.startswith("medgap ")
+
+
+def test_fit_niqe_then_score_with_the_model(shared_data, tmp_path):
+    import shutil
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for p in sorted((shared_data / "natural").glob("*.JPEG"))[:20]:
+        shutil.copy(p, photos / p.name)
+    model = tmp_path / "natural.npz"
+    r = runner.invoke(app, ["fit-niqe", str(photos), "--out", str(model)])
+    assert r.exit_code == 0 and model.exists(), r.output
+    out = tmp_path / "s.parquet"
+    r = runner.invoke(app, ["quality", str(photos), "--metric", f"niqe:model={model}", "--metric", "piqe",
+                            "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    df = pd.read_parquet(out)
+    assert df.niqe.notna().all() and df.piqe.notna().all()
+    r = runner.invoke(app, ["quality", str(photos), "--metric", "niqe:model", "--out", str(out)])
+    assert r.exit_code == 2 and "NAME:KEY=VALUE" in " ".join(r.output.split())

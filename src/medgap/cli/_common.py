@@ -24,3 +24,15 @@ def parse_group(spec: str) -> tuple[str, Path]:
     if not sep or not name or not path:
         raise UsageError(f"--group takes NAME=PATH (for example --group pocus=data/pocus), got {spec!r}")
     return name, Path(path)
+
+
+def parse_metric(spec: str) -> tuple[str, dict[str, str]]:
+    """``name`` or ``name:key=value,key=value`` (e.g. ``niqe:model=ct_model.npz``)."""
+    name, _, rest = spec.partition(":")
+    params = {}
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--metric takes NAME or NAME:KEY=VALUE (for example niqe:model=my.npz), got {spec!r}")
+        params[key.strip()] = value.strip()
+    return name.strip(), params

@@ -20,6 +20,7 @@ from medgap.cli._common import (
     console,
     out_console,
     parse_group,
+    parse_metric,
 )
 from medgap.io import CollectionError, Source, collect, embedded_default
 from medgap.quality import UnknownMetricError, create_metric, get_metric_info
@@ -59,7 +60,13 @@ class QualityConfig:
             raise UsageError("--workers must be at least 1")
         if self.video_stride < 1:
             raise UsageError("--video-stride must be at least 1")
-        metrics = [create_metric(m) for m in self.metrics]
+        metrics = []
+        for spec in self.metrics:
+            name, params = parse_metric(spec)
+            try:
+                metrics.append(create_metric(name, **params))
+            except (TypeError, ValueError) as e:
+                raise UsageError(f"--metric {spec}: {e}") from None
         sources, embedded = self.sources()
         if embedded:
             console.print(
@@ -93,6 +100,8 @@ class QualityConfig:
                 config=_jsonable(asdict(self)),
             )
         report(summary, [m.info.columns[0] for m in metrics])
+        self.score_columns = [m.info.columns[0] for m in metrics]
+        self.lower_is_better = {m.info.columns[0]: m.info.lower_is_better for m in metrics}
         if summary.interrupted:
             console.print("[yellow]Interrupted.[/] Finished files are saved; run the same command again to resume.")
             return EXIT_INTERRUPTED, summary
@@ -169,7 +178,9 @@ def quality_command(
     manifest: Path = typer.Option(None, help="CSV manifest: a path column (relative to the CSV) and a group column."),
     group_column: str = typer.Option("group", help="Manifest column holding the group label."),
     path_column: str = typer.Option("path", help="Manifest column holding the file path."),
-    metric: list[str] = typer.Option(["brisque"], "--metric", "-m", help="Metric name (repeatable)."),
+    metric: list[str] = typer.Option(["brisque"], "--metric", "-m",
+                                     help="Metric: brisque, piqe, niqe, imagestats, colourfulness; NAME:KEY=VALUE "
+                                          "passes a parameter (niqe:model=my.npz). Repeatable."),
     out: Path = typer.Option(Path("scores.parquet"), "--out", "-o", help="Output table (.parquet or .csv)."),
     format: str = typer.Option(None, "--format", help="parquet or csv (default: from the suffix of --out)."),
     workers: int = typer.Option(1, "--workers", "-j", help="Worker processes."),

@@ -14,7 +14,7 @@ from medgap.cli._common import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_US
 from medgap.cli.compare import print_comparison, write_comparisons
 from medgap.cli.quality import QualityConfig, _jsonable
 from medgap.io import CollectionError
-from medgap.quality import UnknownMetricError, get_metric_info
+from medgap.quality import UnknownMetricError
 from medgap.report import write_report
 from medgap.stats import compare_groups
 
@@ -34,7 +34,7 @@ class StudyConfig:
         if code == EXIT_INTERRUPTED or summary is None:
             return code, None
         scores = pd.read_parquet(self.quality.out)
-        columns = [get_metric_info(m).columns[0] for m in self.quality.metrics]
+        columns = self.quality.score_columns
         groups = set(scores.group.dropna().astype(str))
         reference = self.reference if self.reference in groups else None
         comparisons = {c: compare_groups(scores, c, "group", reference=reference) for c in columns}
@@ -45,7 +45,7 @@ class StudyConfig:
             self.out / "report.html",
             scores,
             comparisons,
-            lower_is_better={c: get_metric_info(m).lower_is_better for c, m in zip(columns, self.quality.metrics)},
+            lower_is_better=self.quality.lower_is_better,
             run_info={"files": summary.files_total},
         )
         console.print(f"Report: {report}", soft_wrap=True)
@@ -68,7 +68,9 @@ def study_command(
     manifest: Path = typer.Option(None, help="CSV manifest with path and group columns."),
     group_column: str = typer.Option("group", help="Manifest column holding the group label."),
     path_column: str = typer.Option("path", help="Manifest column holding the file path."),
-    metric: list[str] = typer.Option(["brisque"], "--metric", "-m", help="Metric name (repeatable)."),
+    metric: list[str] = typer.Option(["brisque"], "--metric", "-m",
+                                     help="Metric (brisque, piqe, niqe, imagestats, colourfulness; NAME:KEY=VALUE "
+                                          "for a parameter). Repeatable."),
     reference: str = typer.Option("natural", help="Reference group for the effect sizes."),
     out: Path = typer.Option(Path("medgap-study"), "--out", "-o", help="Run folder (scores, CSV/JSON, report.html)."),
     workers: int = typer.Option(1, "--workers", "-j", help="Worker processes for scoring."),

@@ -23,4 +23,5 @@ __all__ = [
 # Built-in metrics register themselves on import.
 from medgap.quality import brisque as _brisque  # noqa: E402,F401
 from medgap.quality import imagestats as _imagestats  # noqa: E402,F401
+from medgap.quality import niqe as _niqe  # noqa: E402,F401
 from medgap.quality import piqe as _piqe  # noqa: E402,F401
