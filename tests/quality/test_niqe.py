@@ -52,5 +52,5 @@ def test_invalid_input(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"nope")
     with pytest.raises(ValueError, match="not a NIQE model"):
         create_metric("niqe", model=tmp_path / "bad.npz")
-    with pytest.raises(ValueError, match="usable blocks"):
+    with pytest.raises(ValueError, match="usable blocks"):  # one 96x96 block cannot make a 36x36 covariance
         fit_niqe_model([np.random.default_rng(0).random((100, 100)) * 255])

@@ -141,3 +141,10 @@ def test_edge_cases():
     eff = effect_sizes(pd.DataFrame({"g": ["a", "a", "b"], "v": [1.0, 2.0, 3.0]}), "v", "g")
     assert eff.small_group.iloc[0] and np.isnan(eff.cohen_d.iloc[0])
     assert format_ci(1.0, float("nan"), float("nan")) == "1.0"
+
+
+def test_welch_is_undefined_with_a_zero_variance_group():
+    df = pd.DataFrame({"g": ["a"] * 3 + ["b"] * 3, "v": [0.0, 0.0, 0.0, 1.0, 2.0, 4.0]})
+    w = welch_anova(df, "v", "g")
+    assert np.isnan(w.F) and np.isnan(w.p)
+    assert format_p(w.p) == "P = n/a"

@@ -17,8 +17,14 @@ from medgap.stats import GroupComparison, anova_line, compare_groups, format_p, 
 
 
 def score_columns(scores: pd.DataFrame) -> list[str]:
-    """The score column of each registered metric present in the table (first column of each metric)."""
-    return [get_metric_info(m).columns[0] for m in list_metrics() if get_metric_info(m).columns[0] in scores]
+    """Columns of registered metrics present in the table: the score of each quality metric, every column of
+    descriptive statistics."""
+    out = []
+    for name in list_metrics():
+        info = get_metric_info(name)
+        cols = info.columns if info.kind == "statistic" else info.columns[:1]
+        out += [c for c in cols if c in scores]
+    return out
 
 
 def read_scores(path: Path) -> pd.DataFrame:

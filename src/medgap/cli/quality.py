@@ -99,9 +99,11 @@ class QualityConfig:
                 progress=progress,
                 config=_jsonable(asdict(self)),
             )
-        report(summary, [m.info.columns[0] for m in metrics])
-        self.score_columns = [m.info.columns[0] for m in metrics]
-        self.lower_is_better = {m.info.columns[0]: m.info.lower_is_better for m in metrics}
+        # quality metrics are compared on their score; descriptive statistics on every column
+        self.score_columns = [c for m in metrics for c in (m.info.columns if m.info.kind == "statistic" else m.info.columns[:1])]
+        self.lower_is_better = {c: (m.info.lower_is_better if m.info.kind == "quality" else None)
+                                for m in metrics for c in m.info.columns}
+        report(summary, self.score_columns)
         if summary.interrupted:
             console.print("[yellow]Interrupted.[/] Finished files are saved; run the same command again to resume.")
             return EXIT_INTERRUPTED, summary

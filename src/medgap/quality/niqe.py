@@ -137,9 +137,11 @@ def niqe(gray: np.ndarray, model: NiqeModel | None = None) -> float:
     feats = niqe_features(gray, model.window)
     mu = np.nanmean(feats, axis=0)
     clean = feats[~np.isnan(feats).any(axis=1)]
-    if len(clean) < 2:
-        raise ValueError("fewer than 2 blocks with finite features (flat image?): NIQE is undefined")
-    cov = np.cov(clean, rowvar=False)
+    if len(clean) == 0:
+        raise ValueError("no 96x96 block with finite features (flat image?): NIQE is undefined")
+    # MATLAB's nancov of a single block (a 1x36 row) is the variance of its 36 values, a scalar that the
+    # pooled covariance then adds to every element; kept for images of exactly one block.
+    cov = np.cov(clean, rowvar=False) if len(clean) > 1 else np.var(clean[0], ddof=1)
     d = model.mu - mu
     return float(np.sqrt(d @ np.linalg.pinv((model.cov + cov) / 2) @ d))
 

@@ -91,7 +91,10 @@ def welch_anova(df: pd.DataFrame, value: str, group: str) -> WelchResult:
     k = len(vs)
     n = np.array([v.size for v in vs], float)
     m = np.array([v.mean() for v in vs])
-    w = n / np.array([v.var(ddof=1) for v in vs])
+    var = np.array([v.var(ddof=1) for v in vs])
+    if (var == 0).any() or (n < 2).any():
+        return WelchResult(np.nan, k - 1.0, np.nan, np.nan)  # undefined with a zero-variance or single-value group
+    w = n / var
     mw = (w * m).sum() / w.sum()
     num = (w * (m - mw) ** 2).sum() / (k - 1)
     lam = 3 * ((1 - w / w.sum()) ** 2 / (n - 1)).sum() / (k**2 - 1)
