@@ -6,7 +6,9 @@ from __future__ import annotations
 import math
 import platform
 import time
-from collections.abc import Callable, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,45 +56,104 @@ def _empty_scores(metrics: Sequence[Metric]) -> dict[str, float]:
     return {c: math.nan for m in metrics for c in m.info.columns}
 
 
-def score_source(task: _Task) -> list[dict]:
-    """Rows for one file: one per frame; a file that cannot be read gives one row with its reason."""
+def _base(task: _Task) -> dict:
     src = task.source
-    path = str(src.path)
-    base = {
-        "path": path,
+    return {
+        "path": str(src.path),
         "group": src.group,
         **{k: str(v) for k, v in src.extra.items() if k not in ("path", "group")},
         "file_size": task.size,
         "file_mtime_ns": task.mtime_ns,
         "metric_versions": task.versions,
     }
-    rows: list[dict] = []
+
+
+def _load(task: _Task) -> Iterator[tuple]:
+    """Decoded frames of one file as ("frame", frame, gray, rgb), then ("error", reason) if reading fails."""
+    wants_rgb = any(m.info.input == "rgb" for m in task.metrics)
     try:
-        for fr in read_frames(src.path, video_stride=task.video_stride, nifti_axis=task.nifti_axis):
-            row = {"item_id": item_id(path, fr.frame), "frame": fr.frame, "width": fr.width, "height": fr.height}
-            row.update(base)
-            errors = []
-            gray = to_gray255(fr)
-            rgb = to_rgb255(fr) if any(m.info.input == "rgb" for m in task.metrics) else None
-            for m in task.metrics:
-                try:
-                    values = m(rgb if m.info.input == "rgb" else gray)
-                    bad = [c for c in m.info.columns[:1] if not np.isfinite(values.get(c, math.nan))]
-                    if bad:
-                        errors.append(f"{m.name}: not a finite score")
-                except Exception as e:  # a metric's ValueError carries the reason (constant image, too small...)
-                    values = {c: math.nan for c in m.info.columns}
-                    errors.append(f"{m.name}: {e}" if isinstance(e, ValueError) else f"{m.name}: {type(e).__name__}: {e}")
-                row.update(values)
-            row["error"] = "; ".join(errors) or None
-            rows.append(row)
+        for fr in read_frames(task.source.path, video_stride=task.video_stride, nifti_axis=task.nifti_axis):
+            yield "frame", fr, to_gray255(fr), (to_rgb255(fr) if wants_rgb else None)
     except Exception as e:
-        reason = e.reason if isinstance(e, ImageReadError) else f"{type(e).__name__}: {e}"
-        if rows:
-            reason = f"stopped after {len(rows)} frames: {reason}"
-        rows.append({"item_id": path, "frame": None, "width": None, "height": None, **base,
-                     **_empty_scores(task.metrics), "error": reason})
+        yield "error", e.reason if isinstance(e, ImageReadError) else f"{type(e).__name__}: {e}"
+
+
+def _row(task: _Task, base: dict, fr, gray, rgb) -> dict:
+    row = {"item_id": item_id(base["path"], fr.frame), "frame": fr.frame, "width": fr.width, "height": fr.height}
+    row.update(base)
+    errors = []
+    for m in task.metrics:
+        try:
+            values = m(rgb if m.info.input == "rgb" else gray)
+            if not np.isfinite(values.get(m.info.columns[0], math.nan)):
+                errors.append(f"{m.name}: not a finite score")
+        except Exception as e:  # a metric's ValueError carries the reason (constant image, too small...)
+            values = {c: math.nan for c in m.info.columns}
+            errors.append(f"{m.name}: {e}" if isinstance(e, ValueError) else f"{m.name}: {type(e).__name__}: {e}")
+        row.update(values)
+    row["error"] = "; ".join(errors) or None
+    return row
+
+
+def _rows(task: _Task, loaded: Iterable[tuple]) -> list[dict]:
+    base = _base(task)
+    rows: list[dict] = []
+    for kind, *rest in loaded:
+        if kind == "frame":
+            rows.append(_row(task, base, *rest))
+        else:
+            reason = rest[0] if not rows else f"stopped after {len(rows)} frames: {rest[0]}"
+            rows.append({"item_id": base["path"], "frame": None, "width": None, "height": None, **base,
+                         **_empty_scores(task.metrics), "error": reason})
     return rows
+
+
+def score_source(task: _Task) -> list[dict]:
+    """Rows for one file: one per frame; a file that cannot be read gives one row with its reason."""
+    return _rows(task, _load(task))
+
+
+_END = object()
+
+
+def _prefetched(tasks: Sequence[_Task], depth: int = 8) -> Iterator[list[dict]]:
+    """In-process scoring with decoding one step ahead: a reader thread decodes the next frames (OpenCV,
+    pydicom and the numba kernels release the GIL) while this thread scores; at most ``depth`` decoded frames
+    wait in memory, so a long video does not pile up."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def reader() -> None:
+        for i, task in enumerate(tasks):
+            for item in _load(task):
+                if not put((i, item)):
+                    return
+            if not put((i, _END)):
+                return
+
+    thread = threading.Thread(target=reader, name="medgap-prefetch", daemon=True)
+    thread.start()
+    try:
+        for i, task in enumerate(tasks):
+            def items():
+                while True:
+                    j, item = q.get()
+                    if item is _END:
+                        return
+                    yield item
+
+            yield _rows(task, items())
+    finally:
+        stop.set()
 
 
 def _versions(metrics: Sequence[Metric]) -> str:
@@ -152,8 +213,9 @@ def score_collection(
     if progress:
         progress(skipped, summary.files_total, 0)
     engine = make_engine(workers)
+    results = _prefetched(tasks) if workers == 1 else engine.imap_unordered(score_source, tasks)
     try:
-        for rows in engine.imap_unordered(score_source, tasks):
+        for rows in results:
             store.add(rows)
             summary.files_scored += 1
             for r in rows:
