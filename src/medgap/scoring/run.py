@@ -173,11 +173,14 @@ def score_collection(
     flush_seconds: float = 5.0,
     progress: Progress | None = None,
     config: dict | None = None,
+    prefetch: bool = True,
 ) -> ScoreSummary:
     """Score every source with every metric into ``out`` (Parquet, or CSV when ``fmt='csv'``/``.csv``).
 
     Resumable: sources already in ``out`` (same path, size, mtime and metric versions) are skipped. On
-    KeyboardInterrupt the finished rows are flushed and the summary has ``interrupted=True``.
+    KeyboardInterrupt the finished rows are flushed and the summary has ``interrupted=True``. With one worker
+    and ``prefetch``, a reader thread decodes ahead while the main thread scores (uses a second core for I/O
+    and decoding).
     """
     if not metrics:
         raise ValueError("no metrics to compute")
@@ -213,7 +216,7 @@ def score_collection(
     if progress:
         progress(skipped, summary.files_total, 0)
     engine = make_engine(workers)
-    results = _prefetched(tasks) if workers == 1 else engine.imap_unordered(score_source, tasks)
+    results = _prefetched(tasks) if workers == 1 and prefetch else engine.imap_unordered(score_source, tasks)
     try:
         for rows in results:
             store.add(rows)
