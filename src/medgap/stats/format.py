@@ -1,48 +1,55 @@
-"""Numbers the way papers print them (machine outputs keep full precision)."""
+"""Numbers printed the way medical journals print them (machine outputs keep full precision)."""
 
 from __future__ import annotations
 
 import math
 
-import pandas as pd
+
+def _decimal(x: float, digits: int) -> str:
+    """``x`` to ``digits`` decimals without a leading zero: 0.03 -> ``.03``."""
+    return f"{x:.{digits}f}".replace("0.", ".", 1) if x < 1 else f"{x:.{digits}f}"
 
 
-def format_p(p: float, floor: float = 1e-6) -> str:
-    """AMA/JAMA style: ``P = .03``, ``P = .002``, ``P < .001`` stops at ``floor``: ``P < .000001`` by default,
-    the way the study this project follows reports its ANOVA. Two significant digits above .01, three below."""
+def format_p(p: float | None, floor: float = 1e-6) -> str:
+    """A P value in AMA (JAMA) style, with a lower bound for very small values.
+
+    - ``P = .03``: 2 decimals from .01 up;
+    - ``P = .002``: 3 decimals from .001 to .01 (and when 2 decimals would round a P < .05 up to .05,
+      e.g. ``P = .046``, as AMA allows);
+    - ``P < .001`` below .001;
+    - ``P < .000001`` below ``floor`` (default 1e-6, the bound the study this project follows prints for
+      its ANOVA; ``floor=1e-3`` or larger gives plain AMA style);
+    - ``P > .99`` above .99, and ``P = n/a`` for None or NaN.
+
+    References: AMA Manual of Style, 11th ed., 21.9.5 (P values).
+    """
     if p is None or not math.isfinite(p):
         return "P = n/a"
-    if p < floor:
-        return "P < " + f"{floor:.{max(0, -int(math.floor(math.log10(floor))))}f}".lstrip("0")
-    if p >= 0.995:
+    if not 0 < floor < 1:
+        raise ValueError(f"floor must be between 0 and 1 (e.g. 1e-6), got {floor!r}")
+    bound = min(floor, 0.001)
+    if p < bound:
+        return "P < " + _decimal(bound, max(3, -math.floor(math.log10(bound) + 1e-9)))
+    if p < 0.001:
+        return "P < .001"
+    if p > 0.99:
         return "P > .99"
-    digits = 2 if p >= 0.01 else 3 if p >= 0.001 else max(3, -int(math.floor(math.log10(p))))
-    return "P = " + f"{p:.{digits}f}".lstrip("0")
+    digits = 3 if round(p, 3) < 0.01 else 2
+    while p < 0.05 <= round(p, digits) and digits < 6:
+        digits += 1
+    return "P = " + _decimal(p, digits)
+
+
+def _fixed(x: float, digits: int) -> str:
+    s = f"{x:.{digits}f}"
+    return s[1:] if s.startswith("-") and float(s) == 0 else s  # no "-0.0"
 
 
 def format_ci(estimate: float, low: float, high: float, digits: int = 1) -> str:
-    """``21.7 (20.9 to 22.5)``."""
-    if not all(map(math.isfinite, (estimate, low, high))):
-        return f"{estimate:.{digits}f}" if math.isfinite(estimate) else "n/a"
-    return f"{estimate:.{digits}f} ({low:.{digits}f} to {high:.{digits}f})"
-
-
-def paper_table(comparison, digits: int = 1) -> pd.DataFrame:
-    """Group, n, mean (95% CI), Cohen's d vs the reference group (95% CI)."""
-    eff = comparison.effects_vs_reference.set_index("group_b") if len(comparison.effects_vs_reference) else None
-    rows = []
-    for r in comparison.describe.itertuples():
-        if eff is not None and r.group in eff.index:
-            e = eff.loc[r.group]
-            d = format_ci(e.cohen_d, e.d_ci_low, e.d_ci_high, 2)
-        else:
-            d = "reference" if r.group == comparison.reference else "n/a"
-        rows.append({"group": r.group, "n": r.n, "mean (95% CI)": format_ci(r.mean, r.ci_low, r.ci_high, digits),
-                     f"d vs {comparison.reference} (95% CI)": d})
-    return pd.DataFrame(rows)
-
-
-def anova_line(comparison) -> str:
-    a = comparison.anova
-    return (f"One-way ANOVA: F({a.df_between}, {a.df_within}) = {a.F:.2f}, {format_p(a.p)}, "
-            f"eta-squared = {a.eta_squared:.3f}")
+    """``21.7 (20.9 to 22.5)``: estimate and CI to ``digits`` decimals ("to", not a dash, so negative bounds
+    read clearly). A missing bound prints the estimate alone, a missing estimate ``n/a``."""
+    if estimate is None or not math.isfinite(estimate):
+        return "n/a"
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return _fixed(estimate, digits)
+    return f"{_fixed(estimate, digits)} ({_fixed(low, digits)} to {_fixed(high, digits)})"
