@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import typer
 from rich.table import Table
@@ -52,9 +53,20 @@ class CompareConfig:
                              f"{', '.join(scores.columns)}")
         groups = set(scores.group.dropna().astype(str))
         reference = self.reference if self.reference in groups else None
-        result = {c: compare_groups(scores, c, "group", reference=reference) for c in columns}
+        result = compare_columns(scores, columns, reference)
         write_comparisons(result, self.out_dir or self.scores.parent)
         return result
+
+
+def compare_columns(scores: pd.DataFrame, columns: list[str], reference: str | None) -> dict[str, GroupComparison]:
+    """compare_groups for each column; a column with fewer than 2 groups holding values is skipped, said so."""
+    result = {}
+    for c in columns:
+        try:
+            result[c] = compare_groups(scores, c, "group", reference=reference)
+        except ValueError as e:
+            console.print(f"[yellow]skipped[/] {c}: {e}", soft_wrap=True)
+    return result
 
 
 def write_comparisons(result: dict[str, GroupComparison], out_dir: Path) -> None:
@@ -78,8 +90,9 @@ def print_comparison(cmp: GroupComparison) -> None:
     out_console.print(t)
     w, k = cmp.welch, cmp.kruskal
     out_console.print(anova_line(cmp))
-    out_console.print(f"Welch's ANOVA: F({w.df1:.0f}, {w.df2:.1f}) = {w.F:.2f}, {format_p(w.p)}; "
-                      f"Kruskal-Wallis: H({k.df}) = {k.H:.2f}, {format_p(k.p)}")
+    welch = (f"F({w.df1:.0f}, {w.df2:.1f}) = {w.F:.2f}, {format_p(w.p)}" if np.isfinite(w.F)
+             else "n/a (a group has zero variance or one value)")
+    out_console.print(f"Welch's ANOVA: {welch}; Kruskal-Wallis: H({k.df}) = {k.H:.2f}, {format_p(k.p)}")
 
 
 @app.command("compare")

@@ -11,12 +11,11 @@ import typer
 
 from medgap.cli import app
 from medgap.cli._common import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, console
-from medgap.cli.compare import print_comparison, write_comparisons
+from medgap.cli.compare import compare_columns, print_comparison, write_comparisons
 from medgap.cli.quality import QualityConfig, _jsonable
 from medgap.io import CollectionError
 from medgap.quality import UnknownMetricError
 from medgap.report import write_report
-from medgap.stats import compare_groups
 
 
 @dataclass
@@ -37,7 +36,7 @@ class StudyConfig:
         columns = self.quality.score_columns
         groups = set(scores.group.dropna().astype(str))
         reference = self.reference if self.reference in groups else None
-        comparisons = {c: compare_groups(scores, c, "group", reference=reference) for c in columns}
+        comparisons = compare_columns(scores, columns, reference)
         write_comparisons(comparisons, self.out)
         for cmp in comparisons.values():
             print_comparison(cmp)

@@ -137,7 +137,8 @@ def write_report(
         parts.append(_table(paper_table(cmp)))
         w, k = cmp.welch, cmp.kruskal
         parts.append('<p class="stat">' + html.escape(anova_line(cmp)) + "<br>"
-                     + html.escape(f"Welch's ANOVA: F({w.df1:.0f}, {w.df2:.1f}) = {w.F:.2f}, {format_p(w.p)}") + "<br>"
+                     + html.escape("Welch's ANOVA: " + (f"F({w.df1:.0f}, {w.df2:.1f}) = {w.F:.2f}, {format_p(w.p)}"
+                                   if np.isfinite(w.F) else "n/a (a group has zero variance or one value)")) + "<br>"
                      + html.escape(f"Kruskal-Wallis: H({k.df}) = {k.H:.2f}, {format_p(k.p)}, "
                                    f"epsilon-squared = {k.epsilon_squared:.3f}") + "</p>")
         parts.append(f'<p class="muted">Cohen\'s d = (mean of group - mean of {html.escape(str(cmp.reference))}) / '
