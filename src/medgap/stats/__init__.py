@@ -7,6 +7,14 @@ Hedges' g), and ``format_p`` / ``format_ci`` / ``paper_table`` for the paper-sty
 SciPy, statsmodels and pingouin in tests/stats/.
 """
 
+from medgap.stats.classification import (
+    TestResult,
+    accuracy_vs_reader,
+    bootstrap_ci,
+    classification_metrics,
+    delong_test,
+    mcnemar_test,
+)
 from medgap.stats.comparison import GroupComparison, anova_line, compare_groups, paper_table
 from medgap.stats.effect_size import (
     EffectSize,
@@ -29,6 +37,12 @@ from medgap.stats.omnibus import (
 from medgap.stats.posthoc import games_howell, tukey_hsd
 
 __all__ = [
+    "TestResult",
+    "accuracy_vs_reader",
+    "bootstrap_ci",
+    "classification_metrics",
+    "delong_test",
+    "mcnemar_test",
     "AnovaResult",
     "EffectSize",
     "GroupComparison",
