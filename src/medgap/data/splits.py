@@ -23,7 +23,8 @@ def inner_validation(labels, groups, seed: int, fraction: float = 0.2) -> np.nda
     """Boolean mask of a grouped, stratified validation part (about ``fraction``) of a training set, for early
     stopping; the test fold is never used for it."""
     labels, groups = np.asarray(labels), np.asarray(groups)
-    k = max(2, min(int(round(1 / fraction)), len(np.unique(groups))))
+    smallest_class = np.unique(labels, return_counts=True)[1].min()
+    k = max(2, min(int(round(1 / fraction)), len(np.unique(groups)), smallest_class))
     cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     _, val = next(cv.split(np.zeros(len(labels)), labels, groups))
     mask = np.zeros(len(labels), bool)

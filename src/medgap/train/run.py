@@ -110,8 +110,10 @@ def run_finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> pd.
         split_rows += [{"item_id": ds.item_ids[i], "group_id": groups[i], "label": ds.labels[i], "fold": k,
                         "role": "test" if test[i] else "val" if val_mask[i] else "train"} for i in range(len(y))]
         make = lambda m, aug: TensorDataset(ds.images[m], torch.from_numpy(y[m]), pre["mean"], pre["std"], aug)  # noqa: E731
+        # training batches drop the last partial batch: a batch of one breaks BatchNorm on 1x1 feature maps
         dl = lambda m, aug, shuffle: torch.utils.data.DataLoader(make(m, aug), batch_size=cfg.batch_size,  # noqa: E731
-                                                                 shuffle=shuffle, num_workers=0)
+                                                                 shuffle=shuffle, drop_last=bool(shuffle and m.sum() > cfg.batch_size),
+                                                                 num_workers=0)
         model = create_model(cfg.backbone, cfg.init, num_classes=len(classes))
         apply_strategy(model, cfg.strategy, cfg.trainable_stages)
         fold_dir = out / f"fold_{k}"
