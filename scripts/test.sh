@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
+.venv/bin/python -m pip install -q -e '.[test,train]'
 # pypiqe is a test reference for PIQE; its metadata asks for opencv-python, which would overwrite the cv2 of
 # opencv-contrib-python-headless (medgap's single cv2 provider), so it is installed without dependencies.
 .venv/bin/python -m pip install -q --no-deps 'pypiqe>=1.2'
