@@ -34,6 +34,33 @@ def test_failures_give_exit_code_1_and_the_rest_is_written(tmp_path):
     assert "bad.png" in r.output and "not a decodable image" in r.output
     df = pd.read_csv(out)
     assert len(df) == 2 and df.brisque.notna().sum() == 1
+    assert list(df.columns) == ["item_id", "path", "frame", "group", "width", "height", "brisque",
+                                "brisque_flat_fraction", "error", "file_size", "file_mtime_ns", "metric_versions"]
+    # a rerun skips both files but still reports the failure and exits 1
+    r = runner.invoke(app, ["quality", str(tmp_path / "g"), "--out", str(out)])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 1 and "2 files already done" in text and "1 in an earlier run" in text and "bad.png" in text
+
+
+def test_config_built_directly_copies_manifest_columns_as_strings(tmp_path):
+    import cv2
+    import numpy as np
+
+    from medgap.cli.quality import QualityConfig
+
+    rng = np.random.default_rng(1)
+    for name in ("x.png", "y.png"):
+        cv2.imwrite(str(tmp_path / name), rng.integers(0, 256, (48, 48), dtype=np.uint8))
+    (tmp_path / "m.csv").write_text("file,modality,patient,label\nx.png,ct,007,1\ny.png,mr,008,0\n")
+    cfg = QualityConfig(manifest=tmp_path / "m.csv", path_column="file", group_column="modality",
+                        metrics=["brisque", "imagestats"], out=tmp_path / "s.parquet")
+    code, summary = cfg.run()
+    assert code == 0 and summary.items_scored == 2 and summary.rows == 2
+    df = pd.read_parquet(tmp_path / "s.parquet").sort_values("path")
+    assert df.group.tolist() == ["ct", "mr"] and df.patient.tolist() == ["007", "008"]  # leading zeros kept
+    assert df.label.tolist() == ["1", "0"] and df.brisque.notna().all()
+    meta = (tmp_path / "s.parquet.meta.json").read_text()
+    assert '"brisque"' in meta and '"numpy"' in meta and '"finished"' in meta
 
 
 @pytest.mark.parametrize(
@@ -43,12 +70,30 @@ def test_failures_give_exit_code_1_and_the_rest_is_written(tmp_path):
         (["--group", "natural"], "NAME=PATH"),
         (["/definitely/not/here"], "no such file or folder"),
         (["--manifest", "missing.csv"], "no such manifest"),
+        (["--format", "xlsx"], "--format takes parquet or csv"),
+        (["--format", "csv", "--out", "s.parquet"], "end --out in .csv"),
+        (["--workers", "0"], "--workers must be at least 1"),
     ],
 )
 def test_usage_errors_exit_2_with_a_hint(tmp_path, args, message):
-    r = runner.invoke(app, ["quality", *args, "--out", str(tmp_path / "s.parquet")])
+    if "--out" not in args:
+        args = [*args, "--out", str(tmp_path / "s.parquet")]
+    r = runner.invoke(app, ["quality", *args])
     assert r.exit_code == 2, r.output
     assert message in " ".join(r.output.split())
+    assert "Traceback" not in r.output
+
+
+def test_an_output_that_is_not_a_scores_table_is_not_overwritten(tmp_path):
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(tmp_path / "x.png"), np.random.default_rng(0).integers(0, 256, (48, 48), dtype=np.uint8))
+    out = tmp_path / "results.csv"
+    out.write_text("subject,score\n1,2\n")
+    r = runner.invoke(app, ["quality", str(tmp_path / "x.png"), "--out", str(out)])
+    assert r.exit_code == 2 and "not a medgap scores table" in " ".join(r.output.split())
+    assert out.read_text() == "subject,score\n1,2\n"
 
 
 def test_manifest_group_column_error_names_the_columns(tmp_path):

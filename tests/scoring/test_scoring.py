@@ -40,13 +40,35 @@ def _score(folder: Path, out: Path, **kw):
 def test_bad_files_reported_others_scored(photos, tmp_path):
     s = _score(photos, tmp_path / "s.parquet")
     df = pd.read_parquet(tmp_path / "s.parquet")
-    assert s.files_total == 82 and s.items_scored == 80 and s.items_failed == 2
+    assert s.files_total == 82 and s.items_scored == 80 and s.items_failed == 2 and s.files_failed == 2
+    assert s.rows == 82 and s.earlier_failed == 0
     bad = df[df.error.notna()].set_index(df[df.error.notna()].path.map(lambda p: Path(p).name))
     assert "not a decodable image" in bad.loc["broken.png", "error"]
     assert "truncated JPEG" in bad.loc["cut.jpg", "error"]
     assert np.isnan(bad.brisque).all() and df.brisque.notna().sum() == 80
     assert set(df.group) == {"a", "b"} and df.item_id.is_unique
     assert {"item_id", "path", "frame", "group", "width", "height", "brisque", "brisque_flat_fraction", "error"} <= set(df)
+
+
+def test_a_frame_whose_metric_fails_gets_its_reason_and_the_others_are_scored(tmp_path):
+    import cv2
+    import tifffile
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "g"
+    folder.mkdir()
+    pages = [rng.integers(0, 256, (64, 64), dtype=np.uint8), np.full((64, 64), 7, np.uint8),
+             rng.integers(0, 256, (64, 64), dtype=np.uint8)]
+    tifffile.imwrite(folder / "stack.tif", np.stack(pages), photometric="minisblack")  # three gray pages
+    cv2.imwrite(str(folder / "flat.png"), np.full((32, 32), 200, np.uint8))
+    s = _score(folder, tmp_path / "s.parquet")
+    df = pd.read_parquet(tmp_path / "s.parquet").set_index("item_id")
+    stack = str((folder / "stack.tif").resolve())
+    assert df.loc[f"{stack}#frame=1", "error"] == "brisque: constant image (every pixel is 7): BRISQUE is undefined"
+    assert df.loc[[f"{stack}#frame=0", f"{stack}#frame=2"], "error"].isna().all()
+    assert df.loc[[f"{stack}#frame=0", f"{stack}#frame=2"], "brisque"].notna().all()
+    assert "constant image" in df.loc[str((folder / "flat.png").resolve()), "error"]
+    assert (s.items_scored, s.items_failed, s.files_failed, s.frames_failed) == (2, 2, 0, 2)
 
 
 def test_two_workers_give_the_same_rows_as_one(photos, tmp_path):
@@ -69,6 +91,9 @@ def test_rerun_skips_done_files_and_rescored_changed_ones(photos, tmp_path):
     first = _score(photos, out)
     again = _score(photos, out)
     assert again.files_skipped == first.files_total and again.files_scored == 0
+    # the two bad files were not retried (unchanged), but the summary still reports them
+    assert (again.items_failed, again.earlier_failed, again.failed_total) == (0, 2, 2)
+    assert {Path(item).name for item, _ in again.failures} == {"broken.png", "cut.jpg"}
     changed = sorted((photos / "a").glob("*.JPEG"))[0]
     os.utime(changed, ns=(time.time_ns(), time.time_ns()))  # new mtime -> rescored, old row replaced
     third = _score(photos, out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -25,25 +26,52 @@ from medgap.cli._common import (
 from medgap.io import CollectionError, Source, collect, embedded_default
 from medgap.quality import UnknownMetricError, create_metric, get_metric_info
 from medgap.scoring import ScoreSummary, score_collection
+from medgap.scoring.store import StoreError
 
 
 @dataclass
 class QualityConfig:
+    """``medgap quality``: with no paths, groups or manifest, the embedded default collection is scored."""
+
     paths: list[Path] = field(default_factory=list)
     """Files or folders; a folder's first-level subfolders are the groups."""
     groups: list[str] = field(default_factory=list)
     """NAME=PATH: everything under PATH belongs to group NAME."""
     manifest: Path | None = None
-    """CSV with a path column (relative to the CSV) and a group column."""
+    """CSV with a path column (relative to the CSV) and a group column; other columns are copied to the rows."""
     group_column: str = "group"
+    """Manifest column holding the group label."""
     path_column: str = "path"
+    """Manifest column holding the file path."""
     metrics: list[str] = field(default_factory=lambda: ["brisque"])
-    out: Path = Path("scores.parquet")
+    """Registered metric names, or NAME:KEY=VALUE,... to pass parameters."""
+    out: Path | None = None
+    """Output table (default scores.parquet, or scores.csv with format='csv'); reruns resume it."""
     format: str | None = None
-    """parquet or csv (default: from the suffix of --out)."""
+    """parquet or csv (default: from the suffix of ``out``)."""
     workers: int = 1
+    """Worker processes (1: in-process, decoding one step ahead in a reader thread)."""
     video_stride: int = 1
+    """Score every Nth video frame."""
     nifti_axis: int = 2
+    """NIfTI slicing axis (0, 1 or 2)."""
+    save_every: float = 5.0
+    """Seconds between saves of finished rows (to <out>.parts/): a killed run loses at most this much work."""
+
+    def output(self) -> tuple[Path, str]:
+        """The output path and its format, checked against each other."""
+        if self.format not in (None, "parquet", "csv"):
+            raise UsageError(f"--format takes parquet or csv, got {self.format!r}")
+        if self.out is None:
+            fmt = self.format or "parquet"
+            return Path(f"scores.{fmt}"), fmt
+        by_suffix = {".csv": "csv", ".parquet": "parquet"}.get(self.out.suffix.lower())
+        if self.format and by_suffix and by_suffix != self.format:
+            raise UsageError(
+                f"--out {self.out} names a {by_suffix} file but --format is {self.format}: "
+                f"end --out in .{self.format}, or leave out --format"
+            )
+        return self.out, self.format or by_suffix or "parquet"
 
     def sources(self) -> tuple[list[Source], bool]:
         """The collection, and whether it is the embedded default."""
@@ -56,10 +84,14 @@ class QualityConfig:
         return found, False
 
     def run(self) -> tuple[int, ScoreSummary | None]:
+        """Score the collection, print the summary and per-group table; returns (exit code, summary)."""
+        out, fmt = self.output()
         if self.workers < 1:
             raise UsageError("--workers must be at least 1")
         if self.video_stride < 1:
             raise UsageError("--video-stride must be at least 1")
+        if not self.save_every > 0:
+            raise UsageError("--save-every must be a positive number of seconds")
         metrics = []
         for spec in self.metrics:
             name, params = parse_metric(spec)
@@ -77,25 +109,30 @@ class QualityConfig:
             TextColumn("[bold]scoring"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("files · {task.fields[items]} items"),
+            TextColumn("files · {task.fields[items]} items · {task.fields[rate]} items/s"),
             TimeElapsedColumn(),
+            TextColumn("ETA"),
             TimeRemainingColumn(),
             console=console,
             transient=False,
         ) as bar:
-            task = bar.add_task("score", total=len(sources), items=0)
+            task = bar.add_task("score", total=len(sources), items=0, rate="-")
+            started = time.perf_counter()
 
             def progress(done: int, total: int, items: int) -> None:
-                bar.update(task, completed=done, total=total, items=items)
+                elapsed = time.perf_counter() - started
+                rate = f"{items / elapsed:.1f}" if items and elapsed > 0 else "-"
+                bar.update(task, completed=done, total=total, items=items, rate=rate)
 
             summary = score_collection(
                 sources,
                 metrics,
-                self.out,
+                out,
                 workers=self.workers,
                 video_stride=self.video_stride,
                 nifti_axis=self.nifti_axis,
-                fmt=self.format,
+                fmt=fmt,
+                flush_seconds=self.save_every,
                 progress=progress,
                 config=_jsonable(asdict(self)),
             )
@@ -103,11 +140,14 @@ class QualityConfig:
         self.score_columns = [c for m in metrics for c in (m.info.columns if m.info.kind == "statistic" else m.info.columns[:1])]
         self.lower_is_better = {c: (m.info.lower_is_better if m.info.kind == "quality" else None)
                                 for m in metrics for c in m.info.columns}
-        report(summary, self.score_columns)
+        report(summary, self.score_columns, fmt)
         if summary.interrupted:
-            console.print("[yellow]Interrupted.[/] Finished files are saved; run the same command again to resume.")
+            console.print(INTERRUPTED)
             return EXIT_INTERRUPTED, summary
-        return (EXIT_FAILURES if summary.items_failed else EXIT_OK), summary
+        return (EXIT_FAILURES if summary.failed_total else EXIT_OK), summary
+
+
+INTERRUPTED = "[yellow]Interrupted.[/] Finished files are saved; run the same command again to resume."
 
 
 def _jsonable(d: dict) -> dict:
@@ -143,24 +183,32 @@ def _metric_names() -> set[str]:
     return set(list_metrics())
 
 
-def report(summary: ScoreSummary, score_columns: list[str]) -> None:
+def report(summary: ScoreSummary, score_columns: list[str], fmt: str = "parquet") -> None:
     s = summary
-    rate = f"{s.items_per_second:.1f}" if s.seconds > 0 else "-"
+    rate = f"{s.items_per_second:.1f}" if s.seconds > 0 and s.items_scored else "-"
     console.print(
         f"Scored {s.items_scored} items from {s.files_scored} files in {s.seconds:.1f} s ({rate} items/s); "
-        f"{s.files_skipped} files already done (resumed); {s.items_failed} items failed."
+        f"{s.files_skipped} files already done (resumed)."
     )
+    if s.failed_total:
+        parts = [
+            f"{s.files_failed} files could not be read" if s.files_failed else "",
+            f"{s.frames_failed} frames could not be scored" if s.frames_failed else "",
+            f"{s.earlier_failed} in an earlier run (unchanged files are not retried; touch or fix them to retry)"
+            if s.earlier_failed else "",
+        ]
+        console.print(f"[red]{s.failed_total} items failed[/]: {'; '.join(filter(None, parts))}.")
     for item, reason in s.failures[:10]:
         console.print(f"  [red]failed[/] {item}: {reason}", soft_wrap=True)  # paths stay copyable
-    if len(s.failures) > 10 or s.items_failed > len(s.failures):
-        console.print(f"  ... {s.items_failed - 10} more: see the 'error' column of {s.out}")
+    if s.failed_total > 10:
+        console.print(f"  ... {s.failed_total - 10} more: see the 'error' column of {s.out}", soft_wrap=True)
     if s.interrupted or not s.out.exists():
         return
     cols = ["group", *score_columns]
-    scores = pd.read_csv(s.out, usecols=cols) if s.out.suffix.lower() == ".csv" else pd.read_parquet(s.out, columns=cols)
+    scores = pd.read_csv(s.out, usecols=cols) if fmt == "csv" else pd.read_parquet(s.out, columns=cols)
     for c in score_columns:
         out_console.print(group_table(scores, c))
-    console.print(f"Results: {s.out}  (pandas.read_{'csv' if s.out.suffix.lower() == '.csv' else 'parquet'})", soft_wrap=True)
+    console.print(f"Results: {s.out}  (pandas.read_{fmt})", soft_wrap=True)
 
 
 @app.command(
@@ -171,7 +219,11 @@ def report(summary: ScoreSummary, score_columns: list[str]) -> None:
         "  medgap quality data/                             # subfolders of data/ are the groups\n\n"
         "  medgap quality --group natural=imagenet/ --group pocus=lus/ --workers 2 --out scores.parquet\n\n"
         "  medgap quality --manifest MANIFEST.csv --group-column modality --out scores.csv\n\n"
-        "Rerun the same command after an interruption: finished files are skipped."
+        "One row per image or frame: item_id, path, frame, group, width, height, the metric columns, error "
+        "(empty when scored), plus the manifest's other columns. Rerun the same command after an interruption "
+        "(Ctrl-C, a killed job): finished files are skipped, changed files are rescored.\n\n"
+        "Exit codes: 0 all scored; 1 some files or frames failed (listed, and in the error column; the rest is "
+        "written); 2 usage error; 130 interrupted."
     ),
 )
 def quality_command(
@@ -183,11 +235,14 @@ def quality_command(
     metric: list[str] = typer.Option(["brisque"], "--metric", "-m",
                                      help="Metric: brisque, piqe, niqe, imagestats, colourfulness; NAME:KEY=VALUE "
                                           "passes a parameter (niqe:model=my.npz). Repeatable."),
-    out: Path = typer.Option(Path("scores.parquet"), "--out", "-o", help="Output table (.parquet or .csv)."),
+    out: Path = typer.Option(None, "--out", "-o", show_default="scores.parquet",
+                             help="Output table (.parquet or .csv); rerunning with the same --out resumes it."),
     format: str = typer.Option(None, "--format", help="parquet or csv (default: from the suffix of --out)."),
     workers: int = typer.Option(1, "--workers", "-j", help="Worker processes."),
     video_stride: int = typer.Option(1, help="Score every Nth video frame."),
     nifti_axis: int = typer.Option(2, help="NIfTI slicing axis (0, 1 or 2)."),
+    save_every: float = typer.Option(5.0, help="Seconds between saves of finished rows: a killed run loses at most "
+                                               "this much work."),
 ) -> None:
     """Score every image and frame with no-reference quality metrics; one row per item (item id, path, frame,
     group, size, scores, error)."""
@@ -203,10 +258,14 @@ def quality_command(
         workers=workers,
         video_stride=video_stride,
         nifti_axis=nifti_axis,
+        save_every=save_every,
     )
     try:
         code, _ = cfg.run()
-    except (UsageError, UnknownMetricError, CollectionError) as e:
+    except (UsageError, UnknownMetricError, CollectionError, StoreError) as e:
         console.print(f"[red]error:[/] {e}")
         raise typer.Exit(EXIT_USAGE) from None
+    except KeyboardInterrupt:  # outside the scoring loop (listing files, merging): the parts are kept
+        console.print(INTERRUPTED)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     raise typer.Exit(code)

@@ -1,15 +1,18 @@
 """Scoring collections of files with registered metrics: parallel, resumable, one row per item."""
 
-from medgap.scoring.engine import Engine, ProcessEngine, SerialEngine, make_engine
+from medgap.scoring.engine import Engine, ProcessEngine, SerialEngine, WorkerCrashed, make_engine
 from medgap.scoring.run import ScoreSummary, score_collection, score_source
-from medgap.scoring.store import ResultStore
+from medgap.scoring.store import MergeResult, ResultStore, StoreError
 
 __all__ = [
     "Engine",
+    "MergeResult",
     "ProcessEngine",
     "ResultStore",
     "ScoreSummary",
     "SerialEngine",
+    "StoreError",
+    "WorkerCrashed",
     "make_engine",
     "score_collection",
     "score_source",

@@ -8,6 +8,7 @@ import os
 import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol, TypeVar
 
 T = TypeVar("T")
@@ -22,14 +23,31 @@ _SINGLE_THREAD_ENV = {
 }
 
 
+OnCrash = Callable[[T, BaseException], R]
+"""``on_crash(item, error) -> result``: the result to yield for an item whose worker process died."""
+
+
+class WorkerCrashed(RuntimeError):
+    """A worker process died (a crash in native code, or killed for memory) while running one item."""
+
+
 class Engine(Protocol):
-    """Applies ``fn`` to every item and yields results as they finish (any order)."""
+    """Applies ``fn`` to every item and yields results as they finish (any order). ``fn`` and the items must be
+    picklable (module-level functions, dataclasses). Use as a context manager, or call ``close()``."""
 
     workers: int
 
-    def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]: ...
+    def imap_unordered(
+        self, fn: Callable[[T], R], items: Iterable[T], on_crash: OnCrash | None = None
+    ) -> Iterator[R]: ...
 
-    def close(self) -> None: ...
+    def close(self, abandon: bool = False) -> None:
+        """Release the workers; ``abandon``: drop work in flight now (the caller stopped reading results)."""
+        ...
+
+    def __enter__(self) -> Engine: ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
 
 class SerialEngine:
@@ -37,20 +55,24 @@ class SerialEngine:
 
     workers = 1
 
-    def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
-        return map(fn, items)
+    def imap_unordered(
+        self, fn: Callable[[T], R], items: Iterable[T], on_crash: OnCrash | None = None
+    ) -> Iterator[R]:
+        return map(fn, items)  # a crash here is the caller's process: nothing is left to report it
 
-    def close(self) -> None:
+    def close(self, abandon: bool = False) -> None:
         pass
 
     def __enter__(self) -> SerialEngine:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(abandon=exc_type is not None)
 
 
 def _init_worker() -> None:
+    for k, v in _SINGLE_THREAD_ENV.items():  # for libraries a task imports later; BLAS read them at start-up
+        os.environ.setdefault(k, v)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (it flushes and stops us)
     try:
         import cv2
@@ -71,51 +93,118 @@ def _context() -> multiprocessing.context.BaseContext:
 
 
 class ProcessEngine:
-    """Worker processes (``concurrent.futures``, forkserver or spawn start method) with a bounded number of tasks in flight,
-    so memory stays flat however many items there are."""
+    """Worker processes (``concurrent.futures``, forkserver or spawn start method) with a bounded number of tasks
+    in flight, so memory stays flat however many items there are.
+
+    A worker that dies (segfault in a decoder, killed for memory) breaks the pool: the pool is restarted, the
+    items that were in flight are rerun one at a time to find the one that kills its worker, and that item gets
+    ``on_crash(item, error)`` (without ``on_crash``, :class:`WorkerCrashed` is raised); the run goes on.
+    """
 
     def __init__(self, workers: int, in_flight_per_worker: int = 4) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.workers = workers
         self._limit = workers * in_flight_per_worker
-        for k, v in _SINGLE_THREAD_ENV.items():  # inherited by the spawned workers
+        # The forkserver (or each spawned worker) copies the environment when it starts, before numpy/numba
+        # read these; a value the user has set wins.
+        for k, v in _SINGLE_THREAD_ENV.items():
             os.environ.setdefault(k, v)
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_init_worker)
+        self._pool = self._new_pool()
 
-    def imap_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=_context(), initializer=_init_worker)
+
+    def _restart(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = self._new_pool()
+
+    def imap_unordered(
+        self, fn: Callable[[T], R], items: Iterable[T], on_crash: OnCrash | None = None
+    ) -> Iterator[R]:
         it = iter(items)
-        pending: set[Future] = set()
-        for item in it:
-            pending.add(self._pool.submit(fn, item))
-            if len(pending) >= self._limit:
-                break
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                yield fut.result()
-                nxt = next(it, _END)
-                if nxt is not _END:
-                    pending.add(self._pool.submit(fn, nxt))
+        pending: dict[Future, T] = {}
 
-    def close(self) -> None:
+        def refill() -> None:
+            while len(pending) < self._limit:
+                item = next(it, _END)
+                if item is _END:
+                    return
+                pending[self._pool.submit(fn, item)] = item
+
+        refill()
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
+                wait(pending)  # a broken pool fails every unfinished future at once
+                lost = []
+                for fut, item in pending.items():
+                    if isinstance(fut.exception(), BrokenProcessPool):
+                        lost.append(item)
+                    else:
+                        yield fut.result()  # finished before the crash: not run twice
+                pending.clear()
+                self._restart()
+                yield from self._isolate(fn, lost, on_crash)
+            else:
+                for fut in done:
+                    del pending[fut]
+                    yield fut.result()
+            refill()
+
+    def _isolate(self, fn: Callable[[T], R], items: list[T], on_crash: OnCrash | None) -> Iterator[R]:
+        """Run ``items`` one at a time; the one whose worker dies gets ``on_crash``."""
+        for item in items:
+            try:
+                result = self._pool.submit(fn, item).result()
+            except BrokenProcessPool as e:
+                self._restart()
+                if on_crash is None:
+                    raise WorkerCrashed(f"a worker process died while running {item!r}") from e
+                result = on_crash(item, e)
+            yield result
+
+    def close(self, abandon: bool = False) -> None:
+        """Shut the pool down. ``abandon`` (Ctrl-C, an error): kill the workers instead of letting their current
+        items finish, since nobody will read those results, and a worker stuck on a hung file would block."""
+        if abandon:
+            # Python 3.14 has pool.kill_workers(); before that the processes are only in a private attribute
+            kill = getattr(self._pool, "kill_workers", None)
+            if kill is not None:
+                kill()
+            else:
+                for proc in list((getattr(self._pool, "_processes", None) or {}).values()):
+                    proc.kill()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> ProcessEngine:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(abandon=exc_type is not None)
 
 
 _END = object()
 
 
 def make_engine(workers: int = 1, address: str | None = None) -> Engine:
-    """``workers`` local processes (1: in-process). ``address``: a Dask distributed scheduler (not yet wired)."""
+    """``workers`` local processes (1: in-process), or the cluster behind a Dask scheduler ``address``.
+
+    The cluster engine is the extension point: a ``DaskEngine`` here implementing :class:`Engine` (with
+    ``distributed.Client(address)``, ``client.submit`` and ``distributed.as_completed``, bounded like
+    :class:`ProcessEngine`) is all it takes; metrics and I/O do not change.
+    """
     if address is not None:
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise ImportError(
+                f"scoring on the Dask cluster at {address} needs dask.distributed: pip install 'dask[distributed]'"
+            ) from None
         raise NotImplementedError(
-            "cluster scoring through a Dask scheduler address is planned but not implemented yet; "
-            "use --workers N on one machine, or split the collection with --manifest per machine"
+            "scoring through a Dask scheduler address is not implemented yet; use workers=N on one machine, "
+            "or split the collection into one manifest per machine and score each with its own output"
         )
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
     return SerialEngine() if workers == 1 else ProcessEngine(workers)

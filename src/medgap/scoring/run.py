@@ -26,15 +26,36 @@ Progress = Callable[[int, int, int], None]
 
 @dataclass
 class ScoreSummary:
+    """What a run did. ``items_*``/``files_*`` count this run; ``earlier_failed`` counts failed rows that earlier
+    runs left in the output (their files were skipped as done), so a resumed run still reports them."""
+
     out: Path
     files_total: int
-    files_skipped: int  # already scored by an earlier run (resume)
+    files_skipped: int
+    """Already scored by an earlier run (resumed)."""
     files_scored: int
     items_scored: int
+    """Rows with scores and no error."""
     items_failed: int
-    failures: list[tuple[str, str]] = field(default_factory=list)  # (item id, reason), first 1000
+    """Rows with an error: one per file that could not be read, one per frame whose metric failed."""
+    files_failed: int = 0
+    """Files that could not be read (or whose worker process died)."""
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    """``(item id, reason)``: this run's first 1000, then those from earlier runs."""
+    earlier_failed: int = 0
+    rows: int = 0
+    """Rows in the finished output (0 when interrupted)."""
     seconds: float = 0.0
     interrupted: bool = False
+
+    @property
+    def frames_failed(self) -> int:
+        return self.items_failed - self.files_failed
+
+    @property
+    def failed_total(self) -> int:
+        """Failed rows in the output: this run's and earlier runs'."""
+        return self.items_failed + self.earlier_failed
 
     @property
     def items_per_second(self) -> float:
@@ -78,6 +99,12 @@ def _load(task: _Task) -> Iterator[tuple]:
         yield "error", e.reason if isinstance(e, ImageReadError) else f"{type(e).__name__}: {e}"
 
 
+def _failed_row(task: _Task, base: dict, reason: str) -> dict:
+    """The one row of a file that could not be read: no frame, no size, NaN scores, the reason."""
+    return {"item_id": base["path"], "frame": None, "width": None, "height": None, **base,
+            **_empty_scores(task.metrics), "error": reason}
+
+
 def _row(task: _Task, base: dict, fr, gray, rgb) -> dict:
     row = {"item_id": item_id(base["path"], fr.frame), "frame": fr.frame, "width": fr.width, "height": fr.height}
     row.update(base)
@@ -103,14 +130,20 @@ def _rows(task: _Task, loaded: Iterable[tuple]) -> list[dict]:
             rows.append(_row(task, base, *rest))
         else:
             reason = rest[0] if not rows else f"stopped after {len(rows)} frames: {rest[0]}"
-            rows.append({"item_id": base["path"], "frame": None, "width": None, "height": None, **base,
-                         **_empty_scores(task.metrics), "error": reason})
+            rows.append(_failed_row(task, base, reason))
     return rows
 
 
 def score_source(task: _Task) -> list[dict]:
     """Rows for one file: one per frame; a file that cannot be read gives one row with its reason."""
     return _rows(task, _load(task))
+
+
+def _crashed(task: _Task, error: BaseException) -> list[dict]:
+    """The row of a file whose worker process died while reading or scoring it."""
+    reason = (f"the worker process died on this file ({type(error).__name__}): a crash in a decoder, or out of "
+              "memory; the other files were scored")
+    return [_failed_row(task, _base(task), reason)]
 
 
 _END = object()
@@ -177,10 +210,13 @@ def score_collection(
 ) -> ScoreSummary:
     """Score every source with every metric into ``out`` (Parquet, or CSV when ``fmt='csv'``/``.csv``).
 
-    Resumable: sources already in ``out`` (same path, size, mtime and metric versions) are skipped. On
-    KeyboardInterrupt the finished rows are flushed and the summary has ``interrupted=True``. With one worker
+    Resumable: sources already in ``out`` (same path, size, mtime and metric versions) are skipped; finished
+    rows are saved to ``<out>.parts/`` every ``flush_every`` files or ``flush_seconds``, and merged into ``out``
+    at the end. On KeyboardInterrupt the finished rows are saved, work in flight is dropped and the summary has
+    ``interrupted=True`` (rerun to resume). A file that cannot be read, or whose worker process dies, gives one
+    row with the reason in ``error``; a frame whose metric fails gives its reason on its row. With one worker
     and ``prefetch``, a reader thread decodes ahead while the main thread scores (uses a second core for I/O
-    and decoding).
+    and decoding). ``progress(files_done, files_total, items_scored)`` is called after each file.
     """
     if not metrics:
         raise ValueError("no metrics to compute")
@@ -216,7 +252,11 @@ def score_collection(
     if progress:
         progress(skipped, summary.files_total, 0)
     engine = make_engine(workers)
-    results = _prefetched(tasks) if workers == 1 and prefetch else engine.imap_unordered(score_source, tasks)
+    if workers == 1 and prefetch:
+        results = _prefetched(tasks)
+    else:
+        results = engine.imap_unordered(score_source, tasks, on_crash=_crashed)
+    finished = False
     try:
         for rows in results:
             store.add(rows)
@@ -224,6 +264,7 @@ def score_collection(
             for r in rows:
                 if r.get("error"):
                     summary.items_failed += 1
+                    summary.files_failed += r["width"] is None
                     if len(summary.failures) < 1000:
                         summary.failures.append((r["item_id"], r["error"]))
                 else:
@@ -234,14 +275,25 @@ def score_collection(
                 t_flush = now
             if progress:
                 progress(skipped + summary.files_scored, summary.files_total, summary.items_scored)
+        finished = True
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
-        engine.close()
-        store.flush()
-        summary.seconds = time.perf_counter() - started
+        store.flush()  # first: what is done is on disk whatever happens next
+        close = getattr(results, "close", None)  # stops the reader thread / the engine's generator now
+        if close is not None:
+            close()
+        engine.close(abandon=not finished)  # interrupted: do not wait for items whose results nobody reads
     if not summary.interrupted:
-        store.finalize()
+        try:
+            merged = store.finalize(keep_failures=1000)
+        except KeyboardInterrupt:  # the parts are still there: a rerun merges them
+            summary.interrupted = True
+        else:
+            summary.rows = merged.rows
+            summary.earlier_failed = merged.earlier_failed
+            summary.failures.extend(merged.earlier_failures[: max(0, 1000 - len(summary.failures))])
+    summary.seconds = time.perf_counter() - started
     meta.update(
         finished=datetime.now(timezone.utc).isoformat(),
         interrupted=summary.interrupted,
@@ -250,6 +302,9 @@ def score_collection(
         files_scored=summary.files_scored,
         items_scored=summary.items_scored,
         items_failed=summary.items_failed,
+        files_failed=summary.files_failed,
+        earlier_failed=summary.earlier_failed,
+        rows=summary.rows,
         seconds=round(summary.seconds, 3),
     )
     store.write_meta(meta)

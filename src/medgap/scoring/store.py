@@ -1,29 +1,108 @@
 """A resumable table of per-item results.
 
-Rows are flushed to part files (``<out>.parts/part-NNNNNN.parquet``, written to a temporary name and renamed,
-so a kill -9 never leaves half a part). A source counts as done when rows exist for its key
-``(path, file_size, file_mtime_ns, metric_versions)``; a rerun skips done sources, rescoring files whose size,
+Rows are flushed to part files (``<out>.parts/part-NNNNNN-xxxxxx.parquet``, written to a temporary name and
+renamed, so a kill -9 never leaves half a part). A source counts as done when rows exist for its key
+``(path, file_size, file_mtime_ns, metric_versions)``; a rerun skips done sources and rescores files whose size,
 mtime or metric version changed. :meth:`ResultStore.finalize` merges the previous output and the parts into the
-output (the newest rows of each path win) and removes the parts.
+output, keeping for each path only the rows of its newest scoring, and removes the parts. The merge streams
+record batches through pyarrow, so memory does not grow with the number of rows (only a path -> part map).
+
+Row order in the output: the previous output's rows first, then files in the order they finished.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 KEY = ("path", "file_size", "file_mtime_ns", "metric_versions")
+LEADING = ("item_id", "path", "frame", "group", "width", "height")
+"""The first columns of every table, in this order; metric and extra columns follow, then :data:`TRAILING`."""
+TRAILING = ("error", "file_size", "file_mtime_ns", "metric_versions")
+_INT_COLUMNS = ("frame", "width", "height", "file_size", "file_mtime_ns")
+_BATCH_ROWS = 65_536  # rows per read batch and per written row group
+
+
+class StoreError(ValueError):
+    """An existing output that a run cannot resume from or merge into; the message says what to do."""
+
+
+@dataclass
+class MergeResult:
+    """What :meth:`ResultStore.finalize` found in the merged output."""
+
+    rows: int
+    failed: int
+    """Rows with an error."""
+    earlier_failed: int
+    """Of those, rows that earlier runs wrote (files this run skipped as done)."""
+    earlier_failures: list[tuple[str, str]] = field(default_factory=list)
+    """``(item_id, error)`` of the first of those."""
+
+
+class _Table:
+    """One file of rows (the previous output, or a part) read in batches."""
+
+    def __init__(self, path: Path, fmt: str, seq: int) -> None:
+        self.path, self.fmt, self.seq = path, fmt, seq
+        try:
+            if fmt == "parquet":
+                self.schema = pq.read_schema(path)
+                self.columns = list(self.schema.names)
+            else:
+                with open(path, newline="", encoding="utf-8") as f:
+                    self.columns = next(csv.reader(f), [])
+                self.schema = None  # types come from the hint given to batches()
+        except (OSError, pa.ArrowException, UnicodeDecodeError, csv.Error) as e:
+            raise StoreError(
+                f"{path}: cannot read the existing results ({e}); move it away or choose another --out"
+            ) from None
+
+    def arrow_schema(self, hint: pa.Schema) -> pa.Schema:
+        """The table's schema; a CSV's column types are the hint's, integers for the key, else strings."""
+        if self.schema is not None:
+            return self.schema.remove_metadata()
+        fields = []
+        for name in self.columns:
+            if name in hint.names:
+                fields.append(hint.field(name).remove_metadata())
+            else:
+                fields.append(pa.field(name, pa.int64() if name in _INT_COLUMNS else pa.large_string()))
+        return pa.schema(fields)
+
+    def batches(self, columns: list[str] | None = None, hint: pa.Schema | None = None) -> Iterator[pa.RecordBatch]:
+        if self.fmt == "parquet":
+            yield from pq.ParquetFile(self.path).iter_batches(batch_size=_BATCH_ROWS, columns=columns)
+            return
+        schema = self.arrow_schema(hint or pa.schema([]))
+        wanted = columns or self.columns
+        reader = pa_csv.open_csv(
+            self.path,
+            read_options=pa_csv.ReadOptions(block_size=1 << 22),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={n: schema.field(n).type for n in wanted},
+                include_columns=wanted,
+                strings_can_be_null=True,  # what the writer makes of a null string
+            ),
+        )
+        yield from reader
 
 
 class ResultStore:
+    """Buffered rows -> atomic Parquet parts -> one merged output (Parquet or CSV)."""
+
     def __init__(self, out: str | Path, fmt: str | None = None) -> None:
         self.out = Path(out)
         self.fmt = fmt or ("csv" if self.out.suffix.lower() == ".csv" else "parquet")
@@ -32,39 +111,41 @@ class ResultStore:
         self.parts = self.out.with_name(self.out.name + ".parts")
         self.meta_path = self.out.with_name(self.out.name + ".meta.json")
         self._buffer: list[dict] = []
-        self._n_parts = len(list(self.parts.glob("part-*.parquet"))) if self.parts.is_dir() else 0
+        self._written: set[str] = set()  # names of the parts this store wrote (this run)
+        self._n_parts = len(self._part_files())
 
     # --- reading what exists -------------------------------------------------------------------------------
-    def _read_output(self, columns: list[str] | None = None) -> pd.DataFrame | None:
-        if not self.out.exists():
-            return None
-        if self.fmt == "csv":
-            df = pd.read_csv(self.out, usecols=columns, keep_default_na=True)
-        else:
-            df = pq.read_table(self.out, columns=columns).to_pandas()
-        return df
-
     def _part_files(self) -> list[Path]:
         return sorted(self.parts.glob("part-*.parquet")) if self.parts.is_dir() else []
 
+    def _tables(self) -> list[_Table]:
+        """The previous output (seq -1) and the parts in the order they were written (seq 0, 1, ...)."""
+        tables = []
+        if self.out.exists():
+            old = _Table(self.out, self.fmt, -1)
+            missing = [k for k in KEY if k not in old.columns]
+            if missing:
+                raise StoreError(
+                    f"{self.out}: exists but is not a medgap scores table (no column {', '.join(missing)}); "
+                    "move it away or choose another --out"
+                )
+            tables.append(old)
+        tables.extend(_Table(p, "parquet", i) for i, p in enumerate(self._part_files()))
+        return tables
+
     def done_keys(self) -> set[tuple]:
-        """Keys of the sources already scored (in the output or in unmerged parts)."""
+        """Keys ``(path, file_size, file_mtime_ns, metric_versions)`` of the sources already scored (in the
+        output or in parts left by an interrupted run)."""
         keys: set[tuple] = set()
-        frames = []
-        try:
-            df = self._read_output(list(KEY))
-        except (ValueError, KeyError, pa.ArrowInvalid):
-            df = None  # an output without key columns (not ours, or older): rescore everything
-        if df is not None:
-            frames.append(df)
-        for part in self._part_files():
-            frames.append(pq.read_table(part, columns=list(KEY)).to_pandas())
-        for df in frames:
-            keys.update(map(tuple, df[list(KEY)].astype({"file_size": "int64", "file_mtime_ns": "int64"}).values.tolist()))
+        for table in self._tables():
+            for batch in table.batches(list(KEY)):
+                unique = pa.Table.from_batches([batch]).group_by(list(KEY)).aggregate([])
+                keys.update(zip(*(unique.column(k).to_pylist() for k in KEY)))
         return keys
 
     # --- writing -------------------------------------------------------------------------------------------
     def add(self, rows: Iterable[dict]) -> None:
+        """Buffer the rows of one or more whole files (a file's rows always land in the same part)."""
         self._buffer.extend(rows)
 
     @property
@@ -72,6 +153,7 @@ class ResultStore:
         return len(self._buffer)
 
     def flush(self) -> None:
+        """Write the buffered rows to a new part (temporary name, then an atomic rename)."""
         if not self._buffer:
             return
         self.parts.mkdir(parents=True, exist_ok=True)
@@ -81,43 +163,153 @@ class ResultStore:
         tmp = final.with_suffix(".tmp")
         df.to_parquet(tmp, index=False)
         os.replace(tmp, final)
+        self._written.add(final.name)
         self._buffer.clear()
 
-    def finalize(self) -> pd.DataFrame:
-        """Merge output + parts (newest rows per path win), write the output atomically, remove the parts."""
+    def finalize(self, keep_failures: int = 1000) -> MergeResult:
+        """Merge the previous output and the parts into the output (for each path, only the rows of its newest
+        part), write it atomically and remove the parts. Streams batches: memory stays flat in the rows."""
         self.flush()
-        frames = []
-        old = self._read_output()
-        if old is not None:
-            frames.append(old.assign(_seq=-1))
-        for i, part in enumerate(self._part_files()):
-            frames.append(pq.read_table(part).to_pandas().assign(_seq=i))
-        if not frames:
-            df = pd.DataFrame(columns=["item_id", "path", "frame", "group", "width", "height", "error"])
-        else:
-            df = pd.concat(frames, ignore_index=True)
-            newest = df.groupby("path")["_seq"].transform("max")
-            df = df[df["_seq"] == newest].drop(columns="_seq")
-            df = _normalise(df.sort_values(["group", "path", "frame"], na_position="first", kind="stable"))
-            df = df.reset_index(drop=True)
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.out.with_name(self.out.name + ".tmp")
-        if self.fmt == "csv":
-            df.to_csv(tmp, index=False)
-        else:
-            df.to_parquet(tmp, index=False)
-        os.replace(tmp, self.out)
+        tables = self._tables()
+        newest: dict[str, int] = {}  # path -> seq of the table holding its newest rows
+        for table in tables:  # in seq order, so later tables overwrite
+            for batch in table.batches(["path"]):
+                newest.update(dict.fromkeys(pc.unique(batch.column(0)).to_pylist(), table.seq))
+        paths_of: dict[int, list[str]] = {}
+        for path, seq in newest.items():
+            paths_of.setdefault(seq, []).append(path)
+        kept = {seq: pa.array(paths, pa.large_string()) for seq, paths in paths_of.items()}
+        contributing = [t for t in tables if t.seq in kept]  # a table whose rows are all stale adds no columns
+        parquet_schemas = [t.schema for t in contributing if t.schema is not None]
+        hint = _unify([s.remove_metadata() for s in parquet_schemas]) if parquet_schemas else pa.schema([])
+        schema = _ordered(_unify([t.arrow_schema(hint) for t in contributing]) if contributing else _EMPTY)
+        schema = _with_pandas_metadata(schema, parquet_schemas)
+        rewrite = bool(self._part_files()) or not self.out.exists()
+        result = MergeResult(0, 0, 0)
+        with _Writer(self.out, self.fmt, schema, enabled=rewrite) as writer:
+            for table in contributing:
+                earlier = table.seq < 0 or table.path.name not in self._written
+                for batch in table.batches(None, hint):
+                    paths = batch.column("path").cast(pa.large_string())
+                    batch = batch.filter(pc.is_in(paths, value_set=kept[table.seq]))
+                    if not batch.num_rows:
+                        continue
+                    batch = _conform(batch, schema)
+                    writer.write(batch)
+                    result.rows += batch.num_rows
+                    failed = batch.filter(pc.fill_null(pc.not_equal(batch.column("error"), ""), False))
+                    result.failed += failed.num_rows
+                    if earlier and failed.num_rows:
+                        result.earlier_failed += failed.num_rows
+                        room = keep_failures - len(result.earlier_failures)
+                        if room > 0:
+                            ids, errors = failed.column("item_id").to_pylist(), failed.column("error").to_pylist()
+                            result.earlier_failures.extend(list(zip(ids, errors))[:room])
         shutil.rmtree(self.parts, ignore_errors=True)
-        return df
+        return result
 
     def write_meta(self, meta: dict) -> None:
-        tmp = self.meta_path.with_suffix(".tmp")
+        tmp = self.meta_path.with_name(self.meta_path.name + ".tmp")
         tmp.write_text(json.dumps(meta, indent=2, default=str))
         os.replace(tmp, self.meta_path)
 
 
+_EMPTY = pa.schema([(c, pa.large_string()) for c in ("item_id", "path", "group", "error")])
+
+
+class _Writer:
+    """Writes batches to a temporary file in row groups of about ``_BATCH_ROWS`` and renames it over ``out``."""
+
+    def __init__(self, out: Path, fmt: str, schema: pa.Schema, enabled: bool = True) -> None:
+        self.out, self.fmt, self.schema, self.enabled = out, fmt, schema, enabled
+        self.tmp = out.with_name(out.name + ".tmp")
+        self._pending: list[pa.RecordBatch] = []
+        self._rows = 0
+
+    def __enter__(self) -> _Writer:
+        if self.enabled:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            if self.fmt == "csv":
+                self._w = pa_csv.CSVWriter(str(self.tmp), self.schema)
+            else:
+                self._w = pq.ParquetWriter(str(self.tmp), self.schema)
+        return self
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if not self.enabled:
+            return
+        self._pending.append(batch)
+        self._rows += batch.num_rows
+        if self._rows >= _BATCH_ROWS:
+            self._drain()
+
+    def _drain(self) -> None:
+        if self._pending:
+            self._w.write_table(pa.Table.from_batches(self._pending, schema=self.schema))
+        self._pending, self._rows = [], 0
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if not self.enabled:
+            return
+        if exc_type is None:
+            self._drain()
+        self._w.close()
+        if exc_type is None:
+            os.replace(self.tmp, self.out)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def _unify(schemas: list[pa.Schema]) -> pa.Schema:
+    # permissive: an all-null column of one part (null type) takes the type of the others
+    return pa.unify_schemas(schemas, promote_options="permissive")
+
+
+def _ordered(schema: pa.Schema) -> pa.Schema:
+    names = schema.names
+    middle = [n for n in names if n not in LEADING and n not in TRAILING]
+    order = [n for n in LEADING if n in names] + middle + [n for n in TRAILING if n in names]
+    fields = [schema.field(n) for n in order]
+    # a column that is null in every contributing table has no type of its own: give it the natural one
+    fields = [
+        f.with_type(pa.int64() if f.name in _INT_COLUMNS else pa.large_string()) if pa.types.is_null(f.type) else f
+        for f in fields
+    ]
+    return pa.schema(fields)
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``batch`` with exactly ``schema``'s columns and types (missing columns are null)."""
+    arrays = []
+    for f in schema:
+        i = batch.schema.get_field_index(f.name)
+        a = batch.column(i) if i >= 0 else pa.nulls(batch.num_rows, f.type)
+        arrays.append(a if a.type == f.type else a.cast(f.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _with_pandas_metadata(schema: pa.Schema, sources: list[pa.Schema]) -> pa.Schema:
+    """``schema`` with pandas metadata, so pandas reads nullable integers (``frame``) as Int64, not float.
+
+    Each column's entry comes from a source table whose column has the same type, else from pyarrow's default.
+    """
+    entries: dict[str, dict] = {}
+    for s in sources:
+        for c in (s.pandas_metadata or {}).get("columns", []):
+            name = c.get("field_name")
+            if name in schema.names and name not in entries and s.field(name).type == schema.field(name).type:
+                entries[name] = c
+    missing = [f for f in schema if f.name not in entries]
+    if missing:
+        default = pa.Schema.from_pandas(pa.schema(missing).empty_table().to_pandas(), preserve_index=False)
+        entries.update({c["field_name"]: c for c in default.pandas_metadata["columns"]})
+    meta = pa.Schema.from_pandas(pd.DataFrame(), preserve_index=False).pandas_metadata
+    meta["columns"] = [entries[f.name] for f in schema]
+    return schema.with_metadata({b"pandas": json.dumps(meta).encode()})
+
+
 def _normalise(df: pd.DataFrame) -> pd.DataFrame:
-    """Stable dtypes so parts concatenate and Parquet schemas agree."""
+    """Stable dtypes and column order, so parts concatenate and Parquet schemas agree."""
     for col in ("frame", "width", "height"):
         if col in df:
             df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
@@ -125,6 +317,7 @@ def _normalise(df: pd.DataFrame) -> pd.DataFrame:
         if col in df:
             df[col] = df[col].astype("int64")
     for col in df.columns:
-        if df[col].dtype == object and col not in ("frame", "width", "height"):
+        if not pd.api.types.is_numeric_dtype(df[col]):
             df[col] = df[col].astype("string")
-    return df
+    middle = [c for c in df.columns if c not in LEADING and c not in TRAILING]
+    return df[[c for c in LEADING if c in df] + middle + [c for c in TRAILING if c in df]]
