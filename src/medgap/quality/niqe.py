@@ -1,177 +1,274 @@
-"""NIQE: Natural Image Quality Evaluator (Mittal, Soundararajan, Bovik 2013), as MATLAB's ``niqe()``.
+"""NIQE: Natural Image Quality Evaluator (Mittal, Soundararajan, Bovik 2013), as the authors' MATLAB release.
 
-The image (cropped to a multiple of 96) is MSCN-normalised with a 7x7 Gaussian (replicated border) and cut
-into 96x96 blocks; each block gives 18 features (AGGD fit of the MSCN values: alpha and the mean scale; AGGD
-fits of the products with the block shifted by [0 1], [1 0], [1 1], [1 -1] with wrap-around: alpha, mean,
-left and right scale). The same at half scale (MATLAB ``imresize(I, 0.5)``, 48x48 blocks) gives 36 features
-per block. A multivariate Gaussian fitted to the blocks (NaN-aware) is compared with the pristine model:
-``sqrt((mu_p - mu) pinv((C_p + C) / 2) (mu_p - mu)^T)``. Lower is better.
+medgap follows LIVE's NIQE release (``computequality.m``, ``computefeature.m``, ``estimateaggdparam.m``,
+``estimatemodelparam.m``) with its pristine model, the one BasicSR ships as ``niqe_pris_params.npz`` and
+whose MATLAB outputs are the anchors in ../shared/reference/matlab_anchors:
 
-Flat areas follow medgap's BRISQUE policy: MSCN is exactly 0 where ``|I - mu| <= 1e-8`` (MATLAB's values
-there are rounding noise whose signs move the AGGD fits; see docs/brisque.md).
+1. The gray image (double, 0-255, not rounded) is cropped to a multiple of 96 in each direction.
+2. Per scale: ``mu = imfilter(I, w, 'replicate')`` with ``w = fspecial('gaussian', 7, 7/6)``,
+   ``sigma = sqrt(|imfilter(I.^2, w) - mu.^2|)``, ``MSCN = (I - mu) ./ (sigma + 1)``. Per 96x96 block
+   (48x48 at the second scale, which is ``imresize(I, 0.5)``), 18 features: AGGD fit of the MSCN values
+   (alpha, mean of the two scales) and of its products with ``circshift`` by [0 1], [1 0], [1 1], [1 -1]
+   (alpha, mean, left and right scale).
+3. ``estimateaggdparam``: left values ``< 0``, right values ``> 0`` (zeros count on neither side); an empty
+   side gives a NaN scale, and then alpha is 0.2 (MATLAB's ``min`` of an all-NaN vector returns the first
+   grid point). Flat zero areas (a black background) therefore give alpha = 0.2 with NaN scales.
+4. ``score = sqrt((mu_p - mu) pinv((C_p + C) / 2) (mu_p - mu)')`` with ``mu = nanmean`` and ``C = nancov``
+   (rows with a NaN dropped) of the blocks' features. Every block is used: the release computes each
+   block's sharpness but uses it only when fitting a model.
 
-The default pristine model is MATLAB's (``data/niqe_pris_params.npz``, see ``data/NOTICE-NIQE.txt``).
-:func:`fit_niqe_model` fits one from a user's own good images (MATLAB ``fitniqe``: only blocks whose mean
-local deviation exceeds 0.75 of the image's sharpest block).
+MATLAB's Image Processing Toolbox ``niqe()`` (R2017b+) is a reimplementation with its own default model
+(``defaultNIQEModel.mat``, not this one), rounding of the input, a ``>= 0`` right side, whole-side blocks
+for images under 192 px and a model-held sharpness threshold; it gives other numbers (7.2 against the
+release's 15.75 on the I03 anchor, per IQA-PyTorch's calibration table). medgap does not reproduce it.
+
+Flat areas: where the 7x7 neighbourhood is constant and non-zero, MATLAB's MSCN is floating-point rounding
+noise whose signs depend on the summation order. medgap applies BRISQUE's policy (``MSCN = 0`` where
+``|I - mu| <= 1e-8``, see docs/brisque.md), so those values count on neither side, as exact zeros do.
+
+:func:`fit_niqe_model` fits a model from a user's own good images as ``estimatemodelparam.m`` does.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 from scipy.special import gamma
 
-from medgap.quality.brisque import NOISE_FLOOR, matlab_imresize_half
+from medgap.quality._matlab import fspecial_gaussian, imgaussfilt, imresize_half
+from medgap.quality.brisque import NOISE_FLOOR
 from medgap.quality.registry import register_metric
 
+__all__ = ["NiqeModel", "default_model", "fit_niqe_model", "niqe", "niqe_features"]
+
 BLOCK = 96
-_GAM = 0.2 + 0.001 * np.arange(9801)
-_R_AGGD = gamma(2.0 / _GAM) ** 2 / (gamma(1.0 / _GAM) * gamma(3.0 / _GAM))
+"""Block side at full scale (the release's recommended 96x96, no overlap)."""
+SHARPNESS_THRESHOLD = 0.75
+"""``estimatemodelparam.m``'s ``sh_th`` for fitting: blocks sharper than this fraction of the sharpest."""
+N_FEATURES = 36
+
+_GAM = 0.2 + 0.001 * np.arange(9801)  # MATLAB 0.2:0.001:10
+_R_AGGD = gamma(2.0 / _GAM) ** 2 / (gamma(1.0 / _GAM) * gamma(3.0 / _GAM))  # strictly increasing in _GAM
+_SCALE = np.sqrt(gamma(1.0 / _GAM) / gamma(3.0 / _GAM))
+_MEAN = gamma(2.0 / _GAM) / gamma(1.0 / _GAM)
 _SHIFTS = ((0, 1), (1, 0), (1, 1), (1, -1))
 
 
 @dataclass(frozen=True)
 class NiqeModel:
-    mu: np.ndarray  # (36,)
-    cov: np.ndarray  # (36, 36)
-    window: np.ndarray  # (7, 7)
+    """A pristine multivariate Gaussian of the 36 NIQE features (``mu_prisparam``, ``cov_prisparam``)."""
+
+    mu: np.ndarray
+    """(36,) mean feature vector."""
+    cov: np.ndarray
+    """(36, 36) covariance."""
+
+    def __post_init__(self) -> None:
+        mu = np.asarray(self.mu, dtype=np.float64).reshape(-1)
+        cov = np.asarray(self.cov, dtype=np.float64)
+        if mu.shape != (N_FEATURES,) or cov.shape != (N_FEATURES, N_FEATURES):
+            raise ValueError(f"a NIQE model needs a 36-vector mean and a 36x36 covariance, got {mu.shape}, {cov.shape}")
+        if not (np.isfinite(mu).all() and np.isfinite(cov).all()):
+            raise ValueError("a NIQE model's mean and covariance must be finite")
+        object.__setattr__(self, "mu", mu)
+        object.__setattr__(self, "cov", cov)
 
     def save(self, path: str | Path) -> None:
-        np.savez(path, mu_pris_param=self.mu[None, :], cov_pris_param=self.cov, gaussian_window=self.window)
+        """Write an ``.npz`` with BasicSR's keys (``mu_pris_param``, ``cov_pris_param``, ``gaussian_window``)."""
+        np.savez(path, mu_pris_param=self.mu[None, :], cov_pris_param=self.cov, gaussian_window=fspecial_gaussian())
 
     @classmethod
     def load(cls, path: str | Path) -> NiqeModel:
+        """Read a model written by :meth:`save` or BasicSR's ``niqe_pris_params.npz``."""
         try:
-            d = np.load(path)
-            return cls(np.asarray(d["mu_pris_param"]).reshape(-1), np.asarray(d["cov_pris_param"]),
-                       np.asarray(d["gaussian_window"]))
-        except (OSError, KeyError, ValueError) as e:
-            raise ValueError(f"{path}: not a NIQE model (.npz with mu_pris_param, cov_pris_param, gaussian_window): "
-                             f"{e}; make one with `medgap fit-niqe`") from None
+            with np.load(path) as d:
+                return cls(d["mu_pris_param"], d["cov_pris_param"])
+        except (OSError, KeyError, ValueError, EOFError) as e:
+            raise ValueError(f"{path}: not a NIQE model (.npz with mu_pris_param and cov_pris_param): {e}. "
+                             "Make one with `medgap fit-niqe DIR`.") from None
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=8)
 def _load(path: str | None) -> NiqeModel:
     if path is None:
-        path = str(resources.files("medgap.quality") / "data" / "niqe_pris_params.npz")
+        with resources.as_file(resources.files("medgap.quality") / "data" / "niqe_pris_params.npz") as p:
+            return NiqeModel.load(p)
     return NiqeModel.load(path)
 
 
 def default_model() -> NiqeModel:
+    """The NIQE release's pristine model (LIVE; fitted on 125 pristine photos, 96x96 blocks, sharpness 0.75)."""
     return _load(None)
 
 
-def _aggd(x: np.ndarray) -> tuple[float, float, float]:
-    """MATLAB niqe's AGGD fit: (alpha, beta_l, beta_r); NaN when a side is empty."""
-    x = x.ravel()
-    neg, pos = x[x < 0], x[x > 0]
-    if neg.size == 0 or pos.size == 0:
-        return np.nan, np.nan, np.nan
-    left, right = np.sqrt(np.mean(neg * neg)), np.sqrt(np.mean(pos * pos))
-    gh = left / right
-    rhat = np.mean(np.abs(x)) ** 2 / np.mean(x * x)
-    rhatnorm = rhat * (gh**3 + 1) * (gh + 1) / (gh**2 + 1) ** 2
-    alpha = _GAM[np.argmin((_R_AGGD - rhatnorm) ** 2)]
-    k = np.sqrt(gamma(1 / alpha) / gamma(3 / alpha))
-    return alpha, left * k, right * k
+def _grid_index(rhat: np.ndarray) -> np.ndarray:
+    """MATLAB ``[~, i] = min((r_gam - rhat).^2)`` for each value: the nearest grid point (the lower one on a
+    tie) and the first one for NaN."""
+    hi = np.clip(np.searchsorted(_R_AGGD, rhat), 1, _R_AGGD.size - 1)
+    lo = hi - 1
+    idx = np.where((_R_AGGD[lo] - rhat) ** 2 <= (_R_AGGD[hi] - rhat) ** 2, lo, hi)
+    return np.where(np.isnan(rhat), 0, idx)
 
 
-def _block_features(block: np.ndarray) -> list[float]:
-    a, bl, br = _aggd(block)
-    feat = [a, (bl + br) / 2]
-    for shift in _SHIFTS:
-        a, bl, br = _aggd(block * np.roll(block, shift, axis=(0, 1)))
-        feat += [a, (br - bl) * (gamma(2 / a) / gamma(1 / a)), bl, br]
-    return feat
+def _aggd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``estimateaggdparam`` of each row of ``x``: (index of alpha on the grid, beta_left, beta_right)."""
+    sq = x * x
+    neg, pos = x < 0, x > 0
+    n_left, n_right = neg.sum(axis=1), pos.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):  # an empty side: mean([]) is NaN, as in MATLAB
+        std_left = np.sqrt(np.einsum("ij,ij->i", sq, neg) / n_left)
+        std_right = np.sqrt(np.einsum("ij,ij->i", sq, pos) / n_right)
+        gh = std_left / std_right
+        rhat = np.abs(x).mean(axis=1) ** 2 / sq.mean(axis=1)
+        rhat_norm = rhat * (gh**3 + 1) * (gh + 1) / (gh**2 + 1) ** 2
+    i = _grid_index(rhat_norm)
+    return i, std_left * _SCALE[i], std_right * _SCALE[i]
 
 
-def _mscn(img: np.ndarray, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mu = ndimage.correlate(img, window, mode="nearest")
-    sigma = np.sqrt(np.abs(ndimage.correlate(img * img, window, mode="nearest") - mu * mu))
-    norm = (img - mu) / (sigma + 1)
-    norm[np.abs(img - mu) <= NOISE_FLOOR] = 0.0  # flat areas: rounding noise only (BRISQUE's policy)
+def _block_features(blocks: np.ndarray) -> np.ndarray:
+    """(n_blocks, 18): ``computefeature`` of each block of a (n_blocks, h, w) stack."""
+    nb = blocks.shape[0]
+    feats = np.empty((nb, 18))
+    i, bl, br = _aggd(blocks.reshape(nb, -1))
+    feats[:, 0], feats[:, 1] = _GAM[i], (bl + br) / 2
+    for k, shift in enumerate(_SHIFTS):
+        prod = blocks * np.roll(blocks, shift, axis=(1, 2))  # circshift within the block
+        i, bl, br = _aggd(prod.reshape(nb, -1))
+        feats[:, 2 + 4 * k : 6 + 4 * k] = np.stack([_GAM[i], (br - bl) * _MEAN[i], bl, br], axis=1)
+    return feats
+
+
+def _mscn(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(MSCN, sigma) with imfilter(., fspecial('gaussian', 7, 7/6), 'replicate')."""
+    mu = imgaussfilt(img)
+    sigma = np.sqrt(np.abs(imgaussfilt(img * img) - mu * mu))
+    dev = img - mu
+    norm = dev / (sigma + 1.0)
+    norm[np.abs(dev) <= NOISE_FLOOR] = 0.0  # flat areas: rounding noise only (module docstring)
     return norm, sigma
 
 
-def niqe_features(gray: np.ndarray, window: np.ndarray, sharpness: float | None = None) -> np.ndarray:
-    """(blocks, 36) features of an image; with ``sharpness``, only blocks as sharp as that fraction of the
-    sharpest (fitniqe's block selection)."""
+def _blocks(a: np.ndarray, b: int) -> np.ndarray:
+    """(n_blocks, b, b) in MATLAB's column-major block order (blkproc's output reshaped)."""
+    nr, nc = a.shape[0] // b, a.shape[1] // b
+    return a[: nr * b, : nc * b].reshape(nr, b, nc, b).transpose(2, 0, 1, 3).reshape(nr * nc, b, b)
+
+
+def niqe_features(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(features (blocks, 36), sharpness (blocks,)) of a 0-255 gray image: 96x96 blocks after cropping to a
+    multiple of 96, column-major block order; sharpness is each block's mean local deviation ``sigma``."""
     img = np.asarray(gray, dtype=np.float64)
     if img.ndim != 2:
         raise ValueError(f"expected a 2-D gray image, got shape {img.shape}")
+    if min(img.shape) < BLOCK:
+        raise ValueError(f"image is {img.shape[0]}x{img.shape[1]}; NIQE needs at least {BLOCK}x{BLOCK} pixels "
+                         "(one block)")
     if not np.isfinite(img).all():
         raise ValueError("image contains NaN or Inf values; NIQE is undefined")
-    nh, nw = img.shape[0] // BLOCK, img.shape[1] // BLOCK
-    if nh == 0 or nw == 0:
-        raise ValueError(f"image is {img.shape[0]}x{img.shape[1]}; NIQE needs at least {BLOCK}x{BLOCK} pixels")
-    img = img[: nh * BLOCK, : nw * BLOCK]
-    per_scale = []
-    keep = None
-    for scale in (1, 2):
-        norm, sigma = _mscn(img, window)
-        b = BLOCK // scale
-        feats, sharp = [], []
-        for j in range(nw):  # column-major block order, as MATLAB
-            for i in range(nh):
-                sl = (slice(i * b, (i + 1) * b), slice(j * b, (j + 1) * b))
-                feats.append(_block_features(norm[sl]))
-                sharp.append(sigma[sl].mean())
-        per_scale.append(np.array(feats))
-        if scale == 1 and sharpness is not None:
-            sharp = np.array(sharp)
-            keep = sharp > sharpness * sharp.max()
-        img = matlab_imresize_half(img)
-    feats = np.concatenate(per_scale, axis=1)
-    return feats if keep is None else feats[keep]
+    img = np.ascontiguousarray(img[: img.shape[0] // BLOCK * BLOCK, : img.shape[1] // BLOCK * BLOCK])
+    norm, sigma = _mscn(img)
+    first = _block_features(_blocks(norm, BLOCK))
+    sharpness = _blocks(sigma, BLOCK).mean(axis=(1, 2))
+    second = _block_features(_blocks(_mscn(imresize_half(img))[0], BLOCK // 2))
+    return np.concatenate([first, second], axis=1), sharpness
+
+
+def _nanmean(feats: np.ndarray) -> np.ndarray:
+    """MATLAB ``nanmean`` down the columns (NaN where a column has no finite value)."""
+    valid = ~np.isnan(feats)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(valid, feats, 0.0).sum(axis=0) / valid.sum(axis=0)
+
+
+def _nancov(feats: np.ndarray) -> np.ndarray | float:
+    """MATLAB ``nancov``: rows with a NaN dropped; a single row (a 1x36 vector) gives its scalar variance."""
+    if len(feats) == 1:
+        return float(np.var(feats[0], ddof=1))
+    clean = feats[~np.isnan(feats).any(axis=1)]
+    if len(clean) < 2:
+        raise ValueError(f"{len(clean)} of {len(feats)} blocks have all 36 NIQE features finite (flat image?); "
+                         "their covariance is undefined")
+    return np.cov(clean, rowvar=False)
 
 
 def niqe(gray: np.ndarray, model: NiqeModel | None = None) -> float:
-    """NIQE score of a gray 0-255 image against a pristine model (default: MATLAB's)."""
-    model = model or default_model()
-    feats = niqe_features(gray, model.window)
-    mu = np.nanmean(feats, axis=0)
-    clean = feats[~np.isnan(feats).any(axis=1)]
-    if len(clean) == 0:
-        raise ValueError("no 96x96 block with finite features (flat image?): NIQE is undefined")
-    # MATLAB's nancov of a single block (a 1x36 row) is the variance of its 36 values, a scalar that the
-    # pooled covariance then adds to every element; kept for images of exactly one block.
-    cov = np.cov(clean, rowvar=False) if len(clean) > 1 else np.var(clean[0], ddof=1)
-    d = model.mu - mu
-    return float(np.sqrt(d @ np.linalg.pinv((model.cov + cov) / 2) @ d))
+    """NIQE score of a gray 0-255 image against a pristine model (default: the release's); lower is better.
+
+    Raises ValueError for NaN/Inf, a side under 96 px, and where MATLAB's result would be NaN.
+    """
+    return _niqe(gray, model or default_model())[0]
 
 
-def fit_niqe_model(images: Iterable[np.ndarray], sharpness: float = 0.75, window: np.ndarray | None = None) -> NiqeModel:
-    """A pristine model from good images of a modality (MATLAB ``fitniqe``: 96x96 blocks, sharpness 0.75)."""
-    window = default_model().window if window is None else window
-    feats = [niqe_features(img, window, sharpness) for img in images]
-    allf = np.concatenate([f for f in feats if len(f)], axis=0) if feats else np.empty((0, 36))
-    allf = allf[~np.isnan(allf).any(axis=1)]
-    if len(allf) < 37:
-        raise ValueError(f"only {len(allf)} usable blocks; a 36-feature model needs more images (>= 37 blocks)")
-    return NiqeModel(allf.mean(axis=0), np.cov(allf, rowvar=False), window)
+def _niqe(gray: np.ndarray, model: NiqeModel) -> tuple[float, float]:
+    """(score, fraction of blocks with a NaN feature). Those blocks (flat or one-sided areas) enter the mean
+    but not the covariance, as in MATLAB."""
+    feats, _ = niqe_features(gray)
+    d = model.mu - _nanmean(feats)
+    score = float(np.sqrt(d @ np.linalg.pinv((model.cov + _nancov(feats)) / 2) @ d))
+    if not math.isfinite(score):
+        raise ValueError("NIQE is undefined for this image: a feature is NaN in every block (flat image?)")
+    return score, float(np.isnan(feats).any(axis=1).mean())
+
+
+def fit_niqe_model(
+    images: Iterable[np.ndarray],
+    *,
+    sharpness_threshold: float = SHARPNESS_THRESHOLD,
+    sharpness: float | None = None,
+) -> NiqeModel:
+    """A pristine model from good images of one modality, as the release's ``estimatemodelparam.m``: from each
+    image the 96x96 blocks with mean ``sigma`` above ``sharpness_threshold`` times the image's sharpest, then
+    ``nanmean`` and ``nancov`` of all their features.
+
+    0.75 is the release's value, with which the default model was fitted. MATLAB's toolbox ``fitniqe``
+    defaults to 0 (every block) and keeps blocks ``>=`` the threshold; pass 0 for all blocks. Images with a
+    side under 96 px give no block and are skipped. ``sharpness`` is the former name of
+    ``sharpness_threshold``.
+
+    Raises ValueError when fewer than two blocks have all 36 features finite. Fewer than 37 give a
+    rank-deficient covariance; ``pinv`` copes, as in MATLAB, but more images make a better model.
+    """
+    if sharpness is not None:
+        sharpness_threshold = sharpness
+    if not 0.0 <= sharpness_threshold <= 1.0:
+        raise ValueError(f"sharpness_threshold must be in [0, 1], got {sharpness_threshold}")
+    selected = []
+    for img in images:
+        if min(np.shape(img)[:2]) < BLOCK:
+            continue
+        feats, sharp = niqe_features(img)
+        selected.append(feats[sharp > sharpness_threshold * sharp.max()])
+    allf = np.concatenate(selected, axis=0) if selected else np.empty((0, N_FEATURES))
+    complete = int((~np.isnan(allf).any(axis=1)).sum())
+    if complete < 2:
+        raise ValueError(f"{complete} selected block(s) with all 36 features finite in {len(selected)} image(s) "
+                         f"of at least {BLOCK}x{BLOCK} px; a NIQE model needs more (37 or more is best): add images")
+    return NiqeModel(_nanmean(allf), _nancov(allf))
 
 
 def _score(gray: np.ndarray, model_path: str | None = None) -> dict[str, float]:
-    return {"niqe": niqe(gray, _load(model_path))}
+    score, nan_fraction = _niqe(gray, _load(model_path))
+    return {"niqe": score, "niqe_nan_block_fraction": nan_fraction}
 
 
 @register_metric(
     "niqe",
-    version="1",
-    columns=("niqe",),
+    version="2",
+    columns=("niqe", "niqe_nan_block_fraction"),
     lower_is_better=True,
     range=(0.0, None),
-    description="NIQE against a pristine model (default: MATLAB niqe()'s); 96x96 blocks, two scales",
-    reference="Mittal, Soundararajan, Bovik, IEEE SPL 2013; MATLAB niqe",
+    description="NIQE against a pristine model (default: the LIVE release's, as MATLAB computequality); "
+    "96x96 blocks, two scales",
+    reference="Mittal, Soundararajan, Bovik, IEEE SPL 2013; LIVE NIQE release (MATLAB)",
 )
 def _make_niqe(model: str | Path | None = None):
     if model is None:
         return _score
-    _load(str(model))  # fail early with the file named
+    _load(str(model))  # fail early, naming the file
     return functools.partial(_score, model_path=str(model))
