@@ -17,10 +17,11 @@ from medgap.quality.niqe import fit_niqe_model
 def fit_niqe_command(
     paths: list[Path] = typer.Argument(..., help="Files or folders of good-quality images of one modality."),
     out: Path = typer.Option(Path("niqe_model.npz"), "--out", "-o", help="Model file to write (.npz)."),
-    sharpness: float = typer.Option(0.75, help="Keep blocks at least this fraction as sharp as the sharpest."),
+    sharpness: float = typer.Option(0.75, help="Keep blocks sharper than this fraction of the image's sharpest "
+                                    "(NIQE release estimatemodelparam.m: 0.75; MATLAB fitniqe defaults to 0)."),
     video_stride: int = typer.Option(10, help="Use every Nth video frame."),
 ) -> None:
-    """Fit a NIQE pristine model (MATLAB fitniqe: 96x96 blocks, sharpness 0.75) from your own images; then
+    """Fit a NIQE pristine model (the NIQE release's method: 96x96 blocks, sharpness 0.75) from your own images; then
     score with `medgap quality --metric niqe:model=OUT`."""
     try:
         sources = collect(paths)
@@ -39,7 +40,7 @@ def fit_niqe_command(
                 console.print(f"  [yellow]skipped[/] {e}", soft_wrap=True)
 
     try:
-        model = fit_niqe_model(grays(), sharpness=sharpness)
+        model = fit_niqe_model(grays(), sharpness_threshold=sharpness)
     except ValueError as e:
         console.print(f"[red]error:[/] {e}")
         raise typer.Exit(EXIT_USAGE) from None
