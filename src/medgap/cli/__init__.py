@@ -34,6 +34,8 @@ from medgap.cli import finetune as _finetune  # noqa: E402,F401  (registers `med
 from medgap.cli import fit_niqe as _fit_niqe  # noqa: E402,F401  (registers `medgap fit-niqe`)
 from medgap.cli import quality as _quality  # noqa: E402,F401  (registers `medgap quality`)
 from medgap.cli import study as _study  # noqa: E402,F401  (registers `medgap study`)
+# after finetune: this `evaluate` replaces the one finetune.py still registers (the later registration wins)
+from medgap.cli import evaluate as _evaluate  # noqa: E402,F401  (registers `medgap evaluate`)
 
 
 def main() -> None:

@@ -5,13 +5,25 @@ median, quartiles), ``one_way_anova`` / ``welch_anova`` / ``kruskal_wallis``, ``
 ``games_howell``, ``effect_size`` / ``pairwise_effect_sizes`` / ``effect_sizes_vs_reference`` (Cohen's d,
 Hedges' g), and ``format_p`` / ``format_ci`` / ``paper_table`` for the paper-style table. Checked against
 SciPy, statsmodels and pingouin in tests/stats/.
+
+Evaluating a classifier (``classification``, ``classifier_comparison``, ``bootstrap``): per-class and overall
+metrics with patient-bootstrap and Wilson CIs, McNemar, chi-square/Fisher against a reader, DeLong.
 """
 
+from medgap.stats.bootstrap import grouped_bootstrap, patient_resample_counts, percentile_interval
 from medgap.stats.classification import (
-    TestResult,
-    accuracy_vs_reader,
-    bootstrap_ci,
     classification_metrics,
+    classification_metrics_ci,
+    confusion_matrix,
+    paired_metric_differences,
+    roc_auc,
+    roc_curve,
+    wilson_interval,
+)
+from medgap.stats.classifier_comparison import (
+    ComparisonResult,
+    accuracy_vs_reader_test,
+    delong_covariance,
     delong_test,
     mcnemar_test,
 )
@@ -37,12 +49,21 @@ from medgap.stats.omnibus import (
 from medgap.stats.posthoc import games_howell, tukey_hsd
 
 __all__ = [
-    "TestResult",
-    "accuracy_vs_reader",
-    "bootstrap_ci",
+    "ComparisonResult",
+    "accuracy_vs_reader_test",
     "classification_metrics",
+    "classification_metrics_ci",
+    "confusion_matrix",
+    "delong_covariance",
     "delong_test",
+    "grouped_bootstrap",
     "mcnemar_test",
+    "paired_metric_differences",
+    "patient_resample_counts",
+    "percentile_interval",
+    "roc_auc",
+    "roc_curve",
+    "wilson_interval",
     "AnovaResult",
     "EffectSize",
     "GroupComparison",

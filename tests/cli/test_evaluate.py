@@ -1,0 +1,200 @@
+"""`medgap evaluate` on synthetic run directories shaped like `medgap finetune`'s: results against the
+library and the reference tests, the --against / --reader options, usage errors and exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from statsmodels.stats.contingency_tables import mcnemar
+from typer.testing import CliRunner
+
+from medgap.cli import app
+from medgap.cli.evaluate import EvaluateConfig
+from medgap.stats import classification_metrics_ci
+
+runner = CliRunner()
+CLASSES = ["covid", "pneumonia", "regular"]
+N_BOOT = 200  # enough to exercise the CIs; the default 2000 is for reports
+
+
+def write_run(run: Path, seed: int, skill: float, n_patients: int = 36, folds: int = 3,
+              drop_patients: int = 0) -> pd.DataFrame:
+    """A 3-class CV run: patients with 1-8 frames of one video each, folds grouped by patient, predictions
+    from noisy logits with a per-patient shift; plus a few validation rows that evaluate must skip. The
+    patients and their frames are the same for every seed (seed 100), so two runs share items; ``seed``
+    drives the model's scores."""
+    layout = np.random.default_rng(100)
+    sizes = layout.integers(1, 9, n_patients)
+    label = layout.integers(0, 3, n_patients)
+    fold = layout.permutation(np.arange(n_patients) % folds)
+    keep = np.repeat(np.arange(n_patients) >= drop_patients, sizes)
+    rng = np.random.default_rng(seed)
+    patient = np.repeat(np.arange(n_patients), sizes)
+    frame = np.concatenate([np.arange(s) for s in sizes])
+    y = label[patient]
+    logits = rng.normal(size=(y.size, 3)) + rng.normal(0, 0.8, (n_patients, 3))[patient]
+    logits[np.arange(y.size), y] += skill
+    prob = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    paths = [f"data/pocus/p{p:02d}_video.mp4" for p in patient]
+    df = pd.DataFrame({"item_id": [f"{p}#{f}" for p, f in zip(paths, frame)], "path": paths, "frame": frame,
+                       "group_id": [f"pocus-p{p:02d}" for p in patient], "fold": fold[patient], "split": "test",
+                       "label": np.array(CLASSES)[y], "pred": np.array(CLASSES)[prob.argmax(axis=1)]})
+    for j, c in enumerate(CLASSES):
+        df[f"prob_{c}"] = prob[:, j]
+    df = df[keep].reset_index(drop=True)
+    val = df.head(5).assign(split="val", fold=1)
+    run.mkdir(parents=True, exist_ok=True)
+    pd.concat([df, val]).to_csv(run / "predictions.csv", index=False)
+    (run / "classes.json").write_text(json.dumps(CLASSES))
+    (run / "config.json").write_text(json.dumps({"backbone": "efficientnet_lite0", "folds": folds, "seed": seed}))
+    (run / "metrics.json").write_text(json.dumps({"overall_accuracy": float((df.label == df.pred).mean())}))
+    return df
+
+
+@pytest.fixture
+def runs(tmp_path):
+    a = write_run(tmp_path / "lite0", seed=1, skill=1.5)
+    b = write_run(tmp_path / "scratch", seed=2, skill=0.6, drop_patients=4)
+    return tmp_path / "lite0", tmp_path / "scratch", a, b
+
+
+def _invoke(*args: str):
+    return runner.invoke(app, ["evaluate", *args, "--bootstrap", str(N_BOOT)])
+
+
+def test_evaluate_writes_the_report_files_and_matches_the_library(runs):
+    run, _, df, _ = runs
+    r = _invoke(str(run))
+    assert r.exit_code == 0, r.output
+    for name in ("evaluation.json", "evaluation_metrics.csv", "confusion_matrix.png", "roc_curves.png"):
+        assert (run / name).stat().st_size > 0, name
+    assert "sensitivity" in r.output and "95% CI" in r.output and "accuracy per fold" in r.output
+    assert "pooled held-out predictions of 3 folds" in r.output
+
+    doc = json.loads((run / "evaluation.json").read_text())
+    assert doc["data"]["items"] == len(df) and doc["data"]["patients"] == df.group_id.nunique()  # val rows skipped
+    idx = {c: i for i, c in enumerate(CLASSES)}
+    ref = classification_metrics_ci(df.label.map(idx), df.pred.map(idx), CLASSES, df.group_id,
+                                    df[[f"prob_{c}" for c in CLASSES]].to_numpy(), n_boot=N_BOOT, seed=0)
+    got = pd.read_csv(run / "evaluation_metrics.csv")
+    pd.testing.assert_frame_equal(got[ref.columns], ref, check_dtype=False, rtol=1e-12)
+    assert doc["config"]["bootstrap"] == N_BOOT and doc["config"]["split"] == "test"
+    per_fold = df.assign(ok=df.label == df.pred).groupby("fold").ok.mean()
+    assert [f["accuracy"] for f in doc["per_fold"]] == pytest.approx(per_fold.tolist(), rel=1e-12)
+    cm = pd.crosstab(df.label, df.pred).reindex(index=CLASSES, columns=CLASSES, fill_value=0).to_numpy()
+    assert doc["confusion_matrix"]["counts"] == cm.tolist()
+    assert any("not independent" in n for n in doc["notes"])
+
+
+def test_config_runs_without_the_cli(runs):
+    run, *_ = runs
+    ev = EvaluateConfig(run, bootstrap=N_BOOT, seed=3).run()
+    assert ev.metrics.boot_valid.max() == N_BOOT and len(ev.per_fold) == 3
+    assert {p.name for p in ev.outputs} >= {"evaluation.json", "roc_curves.png"}
+
+
+def test_against_another_run_on_the_shared_items(runs):
+    run, other, a, b = runs
+    r = _invoke(str(run), "--against", str(other))
+    assert r.exit_code == 0, r.output
+    doc = json.loads((run / "evaluation.json").read_text())
+    both = a.merge(b, on="item_id", suffixes=("", "_b"))
+    assert len(both) < len(a)  # scratch lacks 4 patients: compared on the shared items, said so
+    assert any("shared items" in n for n in doc["notes"])
+    ok_a, ok_b = both.label == both.pred, both.label == both.pred_b
+    table = [[np.sum(ok_a & ok_b), np.sum(ok_a & ~ok_b)], [np.sum(~ok_a & ok_b), np.sum(~ok_a & ~ok_b)]]
+    ref = mcnemar(table, exact=table[0][1] + table[1][0] < 25, correction=True)
+    tests = {t["comparison"]: t for t in doc["tests"]}
+    assert tests["vs scratch"]["p"] == pytest.approx(ref.pvalue, rel=1e-12)
+    assert {f"AUC {c} vs scratch" for c in CLASSES} <= tests.keys()
+    assert tests["AUC covid vs scratch"]["n_positive"] == int((both.label == "covid").sum())
+    diffs = pd.read_csv(run / "evaluation_differences.csv").set_index(["class", "metric"])
+    assert diffs.loc[("overall", "accuracy"), "difference"] == pytest.approx(ok_a.mean() - ok_b.mean(), rel=1e-12)
+    assert "DeLong" in r.output and "McNemar" in r.output
+
+
+def test_against_with_no_shared_items_is_a_usage_error(runs, tmp_path):
+    run, *_ = runs
+    other = tmp_path / "elsewhere"
+    df = write_run(other, seed=3, skill=1.0)
+    df.assign(item_id="other/" + df.item_id).to_csv(other / "predictions.csv", index=False)
+    r = _invoke(str(run), "--against", str(other))
+    assert r.exit_code == 2
+    assert "share no item_id" in r.output and "same data" in r.output
+
+
+def test_reader_as_counts_and_as_a_file(runs, tmp_path):
+    run, _, df, _ = runs
+    r = _invoke(str(run), "--reader-correct", "71", "--reader-total", "100")
+    assert r.exit_code == 0, r.output
+    test = json.loads((run / "evaluation.json").read_text())["tests"][0]
+    k = int((df.label == df.pred).sum())
+    chi2, p, _, expected = stats.chi2_contingency([[k, len(df) - k], [71, 29]], correction=True)
+    assert (expected >= 5).all() and test["p"] == pytest.approx(p, rel=1e-12)
+    assert "reader" in r.output
+
+    rng = np.random.default_rng(4)
+    reads = df[["item_id", "label"]].sample(frac=0.7, random_state=0)
+    reads["pred"] = np.where(rng.random(len(reads)) < 0.8, reads.label, "regular")
+    reads.to_csv(tmp_path / "reader.csv", index=False)
+    r = _invoke(str(run), "--reader", str(tmp_path / "reader.csv"))
+    assert r.exit_code == 0, r.output
+    tests = json.loads((run / "evaluation.json").read_text())["tests"]
+    assert [t["comparison"] for t in tests] == ["model vs reader", "model vs reader, paired"]
+    both = reads.merge(df, on="item_id", suffixes=("_reader", ""))
+    mk, rk = int((both.pred == both.label).sum()), int((both.pred_reader == both.label).sum())
+    ref = stats.chi2_contingency([[mk, len(both) - mk], [rk, len(both) - rk]], correction=True)
+    assert tests[0]["table"] == [[mk, len(both) - mk], [rk, len(both) - rk]]
+    assert tests[0]["p"] == pytest.approx(ref[1], rel=1e-12)
+
+    reads.assign(pred="effusion").to_csv(tmp_path / "bad.csv", index=False)
+    r = _invoke(str(run), "--reader", str(tmp_path / "bad.csv"))
+    assert r.exit_code == 2 and "effusion" in r.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--reader-correct", "5"], "go together"),
+    (["--reader", "x.csv", "--reader-correct", "5", "--reader-total", "9"], "not both"),
+    (["--reader-correct", "12", "--reader-total", "9"], "between 0 and --reader-total"),
+    (["--split", "train"], "split == 'train'"),
+])
+def test_usage_errors_exit_2_with_the_fix(runs, args, message):
+    run, *_ = runs
+    r = _invoke(str(run), *args)
+    assert r.exit_code == 2, r.output
+    assert message in r.output
+
+
+def test_missing_and_broken_run_directories(runs, tmp_path):
+    run, *_ = runs
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = _invoke(str(empty))
+    assert r.exit_code == 2 and "predictions.csv" in r.output and "medgap finetune" in r.output
+    df = pd.read_csv(run / "predictions.csv")
+    df.loc[3, "label"] = "effusion"
+    df.to_csv(run / "predictions.csv", index=False)
+    r = _invoke(str(run))
+    assert r.exit_code == 2 and "effusion" in r.output and "classes.json" in r.output
+
+
+def test_help_explains_the_options():
+    r = runner.invoke(app, ["evaluate", "--help"], env={"COLUMNS": "160"})
+    assert r.exit_code == 0
+    for text in ("--against", "--reader-correct", "--bootstrap", "patients", "medgap evaluate runs/lite0"):
+        assert text in r.output, text
+
+
+def test_against_aligns_classes_listed_in_another_order(runs):
+    run, other, *_ = runs
+    assert _invoke(str(run), "--against", str(other)).exit_code == 0
+    before = json.loads((run / "evaluation.json").read_text())["tests"]
+    (other / "classes.json").write_text(json.dumps(CLASSES[::-1]))  # prob_<class> columns are found by name
+    r = _invoke(str(run), "--against", str(other))
+    assert r.exit_code == 0, r.output
+    assert json.loads((run / "evaluation.json").read_text())["tests"] == before
