@@ -377,7 +377,11 @@ def _data_notes(run: RunPredictions, metrics: pd.DataFrame, n_boot: int) -> list
         if not leaked.empty:
             notes.append(f"{leaked.size} patient(s) are held out in more than one fold (e.g. {leaked.index[0]!r}): "
                          f"the folds were not grouped by patient, so training may have seen the test patients")
-    partial = metrics[metrics.boot_valid < n_boot]
+    never = metrics[metrics.boot_valid == 0]
+    if not never.empty:
+        notes.append(f"undefined, so no CI: {', '.join(f'{c} {m}' for c, m in zip(never['class'], never.metric))} "
+                     f"(a class never predicted has no PPV, one never present no sensitivity or AUC)")
+    partial = metrics[(metrics.boot_valid > 0) & (metrics.boot_valid < n_boot)]
     if not partial.empty:
         worst = partial.loc[partial.boot_valid.idxmin()]
         notes.append(f"{len(partial)} metric(s) undefined in some resamples (e.g. {worst['class']} {worst.metric}: "
@@ -471,7 +475,8 @@ def _test_detail(r: ComparisonResult) -> str:
         "  medgap evaluate runs/lite0 --against runs/scratch            # McNemar, DeLong, differences\n\n"
         "  medgap evaluate runs/lite0 --reader-correct 71 --reader-total 100   # chi-square or Fisher\n\n"
         "  medgap evaluate runs/lite0 --reader reads.csv                # reader CSV: item_id,pred\n\n"
-        "CIs resample patients (group_id), so frames of one video count once per draw. Writes evaluation.json, "
+        "CIs resample patients (group_id): all frames of a patient enter or leave a resample together. Writes "
+        "evaluation.json, "
         "evaluation_metrics.csv, confusion_matrix.png and roc_curves.png into RUN_DIR."
     ),
 )
