@@ -30,7 +30,7 @@ def _root(
 
 
 from medgap.cli import compare as _compare  # noqa: E402,F401  (registers `medgap compare`)
-from medgap.cli import finetune as _finetune  # noqa: E402,F401  (registers `medgap finetune`, `evaluate`)
+from medgap.cli import finetune as _finetune  # noqa: E402,F401  (registers `medgap finetune`)
 from medgap.cli import fit_niqe as _fit_niqe  # noqa: E402,F401  (registers `medgap fit-niqe`)
 from medgap.cli import quality as _quality  # noqa: E402,F401  (registers `medgap quality`)
 from medgap.cli import study as _study  # noqa: E402,F401  (registers `medgap study`)
