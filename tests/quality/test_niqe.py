@@ -182,14 +182,12 @@ def test_fspecial_window_is_the_one_matlab_exported():
 
 def test_imresize_half_as_matlab():
     from medgap.quality._matlab import imresize_contributions, matlab_round
-    from medgap.quality.brisque import matlab_imresize_half
 
     rng = np.random.default_rng(4)
     for shape in [(97, 130), (16, 17), (384, 512)]:
         img = rng.integers(0, 256, shape).astype(np.float64)
         out = imresize_half(img)
         assert out.shape == (-(-shape[0] // 2), -(-shape[1] // 2))  # ceil(n / 2)
-        np.testing.assert_array_equal(out, matlab_imresize_half(img))  # BRISQUE's numba kernels, same bits
     np.testing.assert_allclose(imresize_half(np.full((21, 34), 77.0)), 77.0, rtol=1e-15)
     # Worked by hand from MATLAB's imresize.m for scale 0.5: centre u = 2i - 0.5 (1-based), kernel
     # 0.5 * cubic(0.5 x) at distances 0.5, 1.5, 2.5, 3.5, i.e. (111, 29, -9, -3) / 256; symmetric border

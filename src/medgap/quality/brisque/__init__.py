@@ -35,10 +35,10 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from scipy.special import gamma as _gamma
 
+from medgap.quality._matlab import gaussian_taps, imresize_half
 from medgap.quality.brisque import _kernels
 from medgap.quality.brisque.model import SvrModel, default_model, load_model
 from medgap.quality.registry import register_metric
@@ -67,14 +67,7 @@ _R_GGD = _gamma(1.0 / _GAM) * _gamma(3.0 / _GAM) / _gamma(2.0 / _GAM) ** 2
 _R_AGGD = _gamma(2.0 / _GAM) ** 2 / (_gamma(1.0 / _GAM) * _gamma(3.0 / _GAM))
 
 
-def _gaussian_taps() -> np.ndarray:
-    # fspecial('gaussian', 7, 7/6) is separable: w = g g^T with g the normalised 1-D Gaussian.
-    x = np.arange(-3, 4, dtype=np.float64)
-    g = np.exp(-(x * x) / (2.0 * (7.0 / 6.0) ** 2))
-    return g / g.sum()
-
-
-_TAPS = _gaussian_taps()
+_TAPS = gaussian_taps(7, 7.0 / 6.0)  # fspecial('gaussian', 7, 7/6) is the outer product of these taps
 
 
 def matlab_gray(image: np.ndarray) -> np.ndarray:
@@ -92,37 +85,8 @@ def matlab_gray(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
-@functools.lru_cache(maxsize=256)
-def _contributions(n_in: int) -> tuple[np.ndarray, np.ndarray]:
-    """MATLAB imresize's ``contributions`` for scale 0.5, bicubic (a = -0.5), antialiasing on."""
-    scale = 0.5
-    n_out = int(np.ceil(n_in * scale))
-    width = 4.0 / scale  # kernel widened by 1/scale for antialiasing
-    u = np.arange(1, n_out + 1, dtype=np.float64) / scale + 0.5 * (1.0 - 1.0 / scale)
-    left = np.floor(u - width / 2.0)
-    taps = int(np.ceil(width)) + 2
-    idx = left[:, None] + np.arange(taps)[None, :]
-    x = scale * (u[:, None] - idx)
-    ax = np.abs(x)
-    cubic = (1.5 * ax**3 - 2.5 * ax**2 + 1.0) * (ax <= 1) + (-0.5 * ax**3 + 2.5 * ax**2 - 4.0 * ax + 2.0) * (
-        (ax > 1) & (ax <= 2)
-    )
-    w = scale * cubic
-    w = w / w.sum(axis=1, keepdims=True)
-    aux = np.concatenate([np.arange(n_in), np.arange(n_in - 1, -1, -1)])  # symmetric border
-    idx = aux[np.mod(idx.astype(np.int64) - 1, aux.size)]  # MATLAB indices are 1-based
-    keep = np.any(w != 0, axis=0)
-    return np.ascontiguousarray(w[:, keep]), np.ascontiguousarray(idx[:, keep])
-
-
-def matlab_imresize_half(img: np.ndarray) -> np.ndarray:
-    """MATLAB ``imresize(img, 0.5)`` on a double image (rows first, then columns, as MATLAB orders them)."""
-    img = np.ascontiguousarray(img, dtype=np.float64)
-    wr, ir = _contributions(img.shape[0])
-    wc, ic = _contributions(img.shape[1])
-    # Both passes run along rows (contiguous, vectorised); OpenCV's transpose is a cheap blocked copy.
-    rows = _kernels.resize_rows(img, wr, ir)
-    return cv2.transpose(_kernels.resize_rows(cv2.transpose(rows), wc, ic))
+matlab_imresize_half = imresize_half
+"""MATLAB ``imresize(img, 0.5)`` of a double image (see medgap.quality._matlab)."""
 
 
 def _fit_scale(gray: np.ndarray, feats: np.ndarray) -> int:

@@ -1,4 +1,4 @@
-"""Fused numba kernels for BRISQUE's per-scale statistics and MATLAB's ``imresize(I, 0.5)``.
+"""Fused numba kernels for BRISQUE's per-scale statistics.
 
 Written by hand because no maintained library computes what the release computes in one pass: OpenCV's
 Gaussian filter replicates borders (the release zero-pads, ``filter2(..., 'same')``), its resize is not
@@ -168,22 +168,6 @@ def moments(m, out_ggd, out_aggd):
     out_aggd[1, 0] = a1; out_aggd[1, 1] = n1; out_aggd[1, 2] = c1; out_aggd[1, 3] = p1; out_aggd[1, 4] = d1  # noqa: E702
     out_aggd[2, 0] = a2; out_aggd[2, 1] = n2; out_aggd[2, 2] = c2; out_aggd[2, 3] = p2; out_aggd[2, 4] = d2  # noqa: E702
     out_aggd[3, 0] = a3; out_aggd[3, 1] = n3; out_aggd[3, 2] = c3; out_aggd[3, 3] = p3; out_aggd[3, 4] = d3  # noqa: E702
-
-
-@njit(**_JIT)
-def resize_rows(img, weights, indices):
-    """out[i, :] = sum_k weights[i, k] * img[indices[i, k], :] (resize along axis 0)."""
-    n_out, taps = weights.shape
-    w = img.shape[1]
-    out = np.zeros((n_out, w))
-    for i in range(n_out):
-        orow = out[i]
-        for k in range(taps):
-            wk = weights[i, k]
-            src = img[indices[i, k]]
-            for j in range(w):
-                orow[j] += wk * src[j]
-    return out
 
 
 @njit(cache=True, nogil=True)
