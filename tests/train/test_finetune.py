@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 
 import cv2
 import numpy as np
@@ -43,7 +46,7 @@ def tiny_tree(tmp_path):
     return tmp_path / "data"
 
 
-def test_finetune_writes_a_complete_run_and_resumes(tiny_tree, tmp_path):
+def test_finetune_writes_a_complete_run_and_a_rerun_reuses_it(tiny_tree, tmp_path):
     out = tmp_path / "run"
     cfg = FinetuneConfig(data=tiny_tree, out=out, init="scratch", folds=2, epochs=1, image_size=64, batch_size=8,
                          patience=5)
@@ -53,13 +56,72 @@ def test_finetune_writes_a_complete_run_and_resumes(tiny_tree, tmp_path):
         assert (out / name).exists()
     assert json.loads((out / "classes.json").read_text()) == ["class0", "class1", "class2"]
     assert np.allclose(preds.filter(like="prob_").sum(axis=1), 1, atol=1e-5)
-    step1 = torch.load(out / "fold_0" / "last.ckpt", weights_only=False)["global_step"]
-    cfg.epochs = 2  # rerun: continues from last.ckpt instead of starting over
-    run_finetune(cfg, log=lambda s: None)
-    ckpt = torch.load(out / "fold_0" / "last.ckpt", weights_only=False)
-    assert ckpt["epoch"] == 1 and ckpt["global_step"] == 2 * step1
     split = pd.read_csv(out / "split.csv")
     assert set(split.role) == {"train", "val", "test"}
+    ckpt_mtime = (out / "fold_0" / "last.ckpt").stat().st_mtime_ns
+    said = []
+    again = run_finetune(cfg, log=said.append)  # finished folds are reused, not retrained
+    assert sum("finished earlier" in s for s in said) == 2
+    assert (out / "fold_0" / "last.ckpt").stat().st_mtime_ns == ckpt_mtime
+    pd.testing.assert_frame_equal(again, preds, check_dtype=False)
+    cfg.lr = 0.01
+    with pytest.raises(ValueError, match=r"another configuration \(lr: 0.001 -> 0.01\)"):
+        run_finetune(cfg, log=lambda s: None)
+
+
+def test_killed_training_resumes_from_its_last_checkpoint(tiny_tree, tmp_path):
+    """kill -9 in the middle of fold 0, then the same command again: fold 0 continues from last.ckpt (its epoch
+    count goes on, it does not restart) and the run completes with every item held out once."""
+    out = tmp_path / "run"
+    args = ["finetune", "--data", str(tiny_tree), "--out", str(out), "--init", "scratch", "--folds", "2",
+            "--epochs", "6", "--patience", "100", "--image-size", "32", "--batch-size", "8"]
+    proc = subprocess.Popen([sys.executable, "-c", "from medgap.cli import main; main()", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = out / "fold_0" / "last.ckpt"
+    deadline = time.time() + 180
+    while time.time() < deadline and proc.poll() is None:
+        if last.exists() and torch.load(last, weights_only=False)["epoch"] >= 1:
+            break
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    if not last.exists() or (out / "fold_0" / "metrics.json").exists():
+        pytest.fail("fold 0 finished or never checkpointed before the kill; cannot test an interruption")
+    killed_at = torch.load(last, weights_only=False)["epoch"]
+    said = []
+    cfg = FinetuneConfig(data=tiny_tree, out=out, init="scratch", folds=2, epochs=6, patience=100, image_size=32,
+                         batch_size=8)
+    preds = run_finetune(cfg, log=said.append)
+    assert any(s.startswith("fold 0: resuming") for s in said), said
+    resumed = pd.concat(pd.read_csv(f) for f in sorted((out / "fold_0" / "logs").glob("version_*/metrics.csv")))
+    epochs = resumed.epoch.dropna().astype(int)
+    assert epochs.max() == 5 and killed_at < 5
+    assert len(preds) == 24 and preds.item_id.is_unique
+
+
+def test_schedule_and_learning_rates_per_layer(tiny_tree, tmp_path):
+    from medgap.models import apply_strategy, create_model
+    from medgap.train.module import Classifier, warmup_cosine
+
+    total, warm = 100, 10
+    f = [warmup_cosine(s, total, warm) for s in range(total)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0) and f[10] == pytest.approx(1.0)
+    assert f[55] == pytest.approx(0.5 * (1 + np.cos(np.pi * 45 / 90)))
+    assert all(a >= b for a, b in zip(f[10:], f[11:]))
+    model = apply_strategy(create_model("efficientnet_lite0", "scratch", num_classes=3), "partial", 1)
+    module = Classifier(model, lr=1e-3, backbone_lr_scale=0.1)
+
+    class _Trainer:  # configure_optimizers reads the step count from the trainer Lightning attaches
+        estimated_stepping_batches = 50
+
+    module.trainer = _Trainer()
+    opt = module.configure_optimizers()["optimizer"]
+    backbone, head = opt.param_groups
+    assert head["initial_lr"] == pytest.approx(1e-3) and backbone["initial_lr"] == pytest.approx(1e-4)
+    head_ids = {id(p) for p in model.get_classifier().parameters()}
+    assert {id(p) for p in head["params"]} == head_ids
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    assert {id(p) for p in backbone["params"]} == trainable - head_ids
 
 
 def test_features_strategy_with_logistic_regression(tiny_tree, tmp_path):

@@ -30,9 +30,17 @@ def finetune_command(
     trainable_stages: int = typer.Option(2, help="partial: how many last stages train."),
     folds: int = typer.Option(5, help="Cross-validation folds, grouped by patient."),
     image_size: int = typer.Option(128, help="Square input size in pixels."),
-    epochs: int = typer.Option(10, help="Maximum epochs (early stopping on the inner validation split)."),
+    epochs: int = typer.Option(15, help="Maximum epochs (early stopping on the inner validation split)."),
+    patience: int = typer.Option(5, help="Stop after this many epochs without a lower validation loss."),
     batch_size: int = typer.Option(32),
-    lr: float = typer.Option(1e-3, help="AdamW learning rate."),
+    lr: float = typer.Option(1e-3, help="AdamW learning rate of the new head (warm-up, then cosine decay)."),
+    backbone_lr_scale: float = typer.Option(
+        0.1, help="Pretrained layers learn at lr x this (ignored for --init scratch, where all layers use lr)."),
+    balance: str = typer.Option(
+        "class", help="none, patient (every patient/clip counts once, however many frames) or class (patients "
+                      "equal, then classes equal): the training sampler and the validation loss."),
+    augment: bool = typer.Option(True, help="Random crop, rotation, flip, brightness/contrast while training."),
+    label_smoothing: float = typer.Option(0.1, help="Cross-entropy label smoothing."),
     video_stride: int = typer.Option(10, help="Use every Nth video frame."),
     seed: int = typer.Option(0),
     classifier: str = typer.Option("logreg", help="features strategy: logreg or svm."),
@@ -55,7 +63,8 @@ def finetune_command(
         fvals = [v for v in rest.split(",") if v]
     cfg = FinetuneConfig(data=data, out=out, backbone=backbone, init=init, strategy=strategy,
                          trainable_stages=trainable_stages, folds=folds, image_size=image_size, epochs=epochs,
-                         batch_size=batch_size, lr=lr, video_stride=video_stride, seed=seed, classifier=classifier,
+                         batch_size=batch_size, lr=lr, backbone_lr_scale=backbone_lr_scale, patience=patience,
+                         balance=balance, augment=augment, label_smoothing=label_smoothing, video_stride=video_stride, seed=seed, classifier=classifier,
                          label_column=label_column, group_column=group_column, filter_column=fcol,
                          filter_values=fvals, devices=int(devices) if devices.isdigit() else devices,
                          num_nodes=num_nodes, ddp=ddp)

@@ -52,11 +52,57 @@ def decode_items(items: Sequence[LabelledItem], size: int, video_stride: int = 1
     return DecodedSet(torch.from_numpy(np.stack(imgs)), ids, paths, frames, labels, groups, failures)
 
 
-class TensorDataset(torch.utils.data.Dataset):
-    """Normalised float tensors from the uint8 cache; optional flips for training."""
+class TrainAugmentation:
+    """Mild changes that keep a medical image's meaning: a crop of 70-100% of the area (aspect 0.85-1.15)
+    resized back, +-10 degrees, horizontal flip, +-20% brightness and contrast; no colour changes (most medical
+    images are gray). Geometry is one ``cv2.warpAffine`` per image: torchvision.transforms.v2's chain of the
+    same four steps costs about 7 ms per 128 px image on this CPU, a third of a training step, this well under 1 ms.
+    Random numbers come from torch's generator, so ``seed_everything`` makes them reproducible."""
 
-    def __init__(self, images: torch.Tensor, targets: torch.Tensor, mean, std, augment: bool = False):
-        self.images, self.targets, self.augment = images, targets, augment
+    def __init__(self, size: int, scale=(0.7, 1.0), ratio=(0.85, 1.15), degrees: float = 10.0,
+                 brightness: float = 0.2, contrast: float = 0.2):
+        self.size, self.scale, self.ratio, self.degrees = size, scale, ratio, degrees
+        self.brightness, self.contrast = brightness, contrast
+
+    def matrix(self, u: torch.Tensor) -> np.ndarray:
+        """The 2x3 affine (output <- input) for six uniform(0, 1) numbers."""
+        u = u.double().numpy()
+        s = self.size
+        area = self.scale[0] + (self.scale[1] - self.scale[0]) * u[0]
+        aspect = np.exp(np.log(self.ratio[0]) + (np.log(self.ratio[1]) - np.log(self.ratio[0])) * u[1])
+        w, h = min(s, s * np.sqrt(area * aspect)), min(s, s * np.sqrt(area / aspect))
+        cx, cy = w / 2 + (s - w) * u[2], h / 2 + (s - h) * u[3]
+        theta = np.deg2rad((2 * u[4] - 1) * self.degrees)
+        flip = -1.0 if u[5] < 0.5 else 1.0
+        c, si = np.cos(theta), np.sin(theta)
+        lin = np.array([[c, -si], [si, c]]) @ np.diag([flip * s / w, s / h])
+        offset = np.array([(s - 1) / 2, (s - 1) / 2]) - lin @ np.array([cx - 0.5, cy - 0.5])
+        return np.hstack([lin, offset[:, None]])
+
+    def __call__(self, img: torch.Tensor) -> torch.Tensor:
+        """uint8 (3, S, S) -> float32 (3, S, S) in 0..255."""
+        u = torch.rand(8)
+        hwc = np.ascontiguousarray(img.numpy().transpose(1, 2, 0))
+        out = cv2.warpAffine(hwc, self.matrix(u[:6]), (self.size, self.size), flags=cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_REFLECT_101)
+        # intensity in numpy: small torch ops pay thread-pool overhead larger than the work at this size
+        x = out.astype(np.float32)
+        mean = float(x.mean())
+        contrast = 1 + self.contrast * (2 * float(u[6]) - 1)
+        brightness = 1 + self.brightness * (2 * float(u[7]) - 1)
+        x = np.clip((x - mean) * contrast + mean, 0, 255) * brightness
+        return torch.from_numpy(np.ascontiguousarray(np.clip(x, 0, 255, out=x).transpose(2, 0, 1)))
+
+
+class TensorDataset(torch.utils.data.Dataset):
+    """Normalised float tensors from the uint8 cache, with each item's weight (see medgap.data.balance):
+    ``(image, target, weight)``. ``augment`` applies :class:`TrainAugmentation` (training only)."""
+
+    def __init__(self, images: torch.Tensor, targets: torch.Tensor, mean, std, augment: bool = False,
+                 weights: torch.Tensor | None = None):
+        self.images, self.targets = images, targets
+        self.weights = torch.ones(len(targets)) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
+        self.augment = TrainAugmentation(images.shape[-1]) if augment else None
         self.mean = torch.tensor(mean).view(3, 1, 1) * 255
         self.std = torch.tensor(std).view(3, 1, 1) * 255
 
@@ -64,7 +110,5 @@ class TensorDataset(torch.utils.data.Dataset):
         return len(self.targets)
 
     def __getitem__(self, i):
-        x = (self.images[i].float() - self.mean) / self.std
-        if self.augment and torch.rand(()) < 0.5:
-            x = x.flip(-1)
-        return x, self.targets[i]
+        img = self.images[i].float() if self.augment is None else self.augment(self.images[i])
+        return (img - self.mean) / self.std, self.targets[i], self.weights[i]

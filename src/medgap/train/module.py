@@ -1,20 +1,38 @@
-"""The LightningModule: a timm classifier, cross-entropy, AdamW over the trainable parameters."""
+"""The LightningModule: a timm classifier, cross-entropy, AdamW over the trainable parameters with a smaller
+learning rate for pretrained layers than for the new head, linear warm-up then cosine decay per step."""
 
 from __future__ import annotations
+
+import math
 
 import lightning as L
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from medgap.models.strategies import frozen_modules_in_eval
 
 
+def warmup_cosine(step: int, total: int, warmup: int) -> float:
+    """Learning-rate factor: linear from 1/warmup to 1 over ``warmup`` steps, then cosine down to 0 at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.5 * (1 + math.cos(math.pi * progress))
+
+
 class Classifier(L.LightningModule):
-    def __init__(self, model: nn.Module, lr: float = 1e-3, weight_decay: float = 1e-4):
+    """Batches are ``(image, target, weight)``. Training loss is a plain mean (class/patient balance comes from
+    the sampler); validation loss, which early stopping and checkpointing watch, is weighted by the items'
+    balance weights, so one long clip does not decide when to stop."""
+
+    def __init__(self, model: nn.Module, lr: float = 1e-3, weight_decay: float = 1e-4,
+                 backbone_lr_scale: float = 0.1, warmup_fraction: float = 0.1, label_smoothing: float = 0.1):
         super().__init__()
         self.model = model
         self.lr, self.weight_decay = lr, weight_decay
-        self.loss = nn.CrossEntropyLoss()
+        self.backbone_lr_scale, self.warmup_fraction = backbone_lr_scale, warmup_fraction
+        self.label_smoothing = label_smoothing
 
     def forward(self, x):
         return self.model(x)
@@ -23,9 +41,10 @@ class Classifier(L.LightningModule):
         frozen_modules_in_eval(self.model)  # frozen BatchNorm keeps its ImageNet statistics
 
     def _step(self, batch, stage: str):
-        x, y = batch
+        x, y, w = batch
         logits = self(x)
-        loss = self.loss(logits, y)
+        per_item = F.cross_entropy(logits, y, reduction="none", label_smoothing=self.label_smoothing)
+        loss = per_item.mean() if stage == "train" else (per_item * w).sum() / w.sum()
         acc = (logits.argmax(1) == y).float().mean()
         self.log(f"{stage}_loss", loss, prog_bar=True, on_epoch=True, on_step=False, batch_size=len(y))
         self.log(f"{stage}_acc", acc, prog_bar=True, on_epoch=True, on_step=False, batch_size=len(y))
@@ -41,5 +60,14 @@ class Classifier(L.LightningModule):
         return torch.softmax(self(batch[0]), dim=1)
 
     def configure_optimizers(self):
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        head = {id(p) for p in self.model.get_classifier().parameters()}
+        groups = [
+            {"params": [p for p in self.model.parameters() if p.requires_grad and id(p) not in head],
+             "lr": self.lr * self.backbone_lr_scale},
+            {"params": [p for p in self.model.parameters() if p.requires_grad and id(p) in head], "lr": self.lr},
+        ]
+        opt = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=self.weight_decay)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = max(1, round(self.warmup_fraction * total))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: warmup_cosine(step, total, warmup))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from medgap.data import decode_items, grouped_folds, inner_validation, load_items
+from medgap.data import BALANCE_MODES, balance_weights, decode_items, grouped_folds, inner_validation, load_items
 from medgap.data.tensors import TensorDataset
 from medgap.models import apply_strategy, create_model, preprocessing
 
@@ -30,10 +30,17 @@ class FinetuneConfig:
     trainable_stages: int = 2
     folds: int = 5
     image_size: int = 128
-    epochs: int = 10
+    epochs: int = 15
     batch_size: int = 32
     lr: float = 1e-3
-    patience: int = 3
+    """Learning rate of the new head; pretrained layers get lr * backbone_lr_scale."""
+    backbone_lr_scale: float = 0.1
+    """Pretrained layers learn this much slower than the head (1 for --init scratch)."""
+    label_smoothing: float = 0.1
+    patience: int = 5
+    balance: str = "class"
+    """none, patient or class (see medgap.data.balance): training sampler and validation loss weights."""
+    augment: bool = True
     video_stride: int = 10
     seed: int = 0
     classifier: str = "logreg"
@@ -63,11 +70,32 @@ def _versions() -> dict:
     return out
 
 
+# Fields that may change between an interrupted run and its resumption without changing its results.
+_RESUMABLE_DIFFERENCES = {"accelerator", "devices", "num_nodes", "ddp", "precision"}
+
+
+def _config_dict(cfg: FinetuneConfig) -> dict:
+    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()}
+
+
+def _check_resumable(out: Path, cfg: FinetuneConfig) -> None:
+    """A run directory holds one experiment: rerunning the same command resumes it; another config is refused."""
+    old_path = out / "config.json"
+    if not old_path.exists():
+        return
+    old, new = json.loads(old_path.read_text()), _config_dict(cfg)
+    diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
+            if old.get(k) != new.get(k) and k not in _RESUMABLE_DIFFERENCES]
+    if diff:
+        raise ValueError(f"{out} holds a run with another configuration ({'; '.join(diff)}); rerun with the same "
+                         f"options to resume it, or choose a new --out")
+
+
 def _embeddings(model, loader) -> np.ndarray:
     model.eval()
     outs = []
     with torch.no_grad():
-        for x, _ in loader:
+        for x, *_ in loader:
             outs.append(model.forward_head(model.forward_features(x), pre_logits=True).numpy())
     return np.concatenate(outs)
 
@@ -75,15 +103,14 @@ def _embeddings(model, loader) -> np.ndarray:
 def run_finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> pd.DataFrame:
     """Train and evaluate every fold; returns the held-out predictions (also written to the run dir)."""
     import lightning as L
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
-    from medgap.train.module import Classifier
-
+    if cfg.balance not in BALANCE_MODES:
+        raise ValueError(f"unknown balance {cfg.balance!r}; choose one of {', '.join(BALANCE_MODES)}")
     L.seed_everything(cfg.seed, workers=True)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps({k: str(v) if isinstance(v, Path) else v
-                                                 for k, v in asdict(cfg).items()}, indent=1))
+    _check_resumable(out, cfg)
+    (out / "config.json").write_text(json.dumps(_config_dict(cfg), indent=1))
     (out / "versions.json").write_text(json.dumps(_versions(), indent=1))
     items = load_items(cfg.data, path_column=cfg.path_column, label_column=cfg.label_column,
                        group_column=cfg.group_column, filter_column=cfg.filter_column,
@@ -99,7 +126,7 @@ def run_finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> pd.
     counts = pd.crosstab(pd.Series(ds.labels, name="label"), pd.Series(fold, name="fold"))
     log("class counts per test fold:\n" + counts.to_string())
     pre = preprocessing(cfg.backbone, cfg.init)
-    split_rows, pred_rows, metrics = [], [], {}
+    split_rows, fold_preds, metrics = [], [], {}
     for k in range(cfg.folds):
         test = fold == k
         train_all = ~test
@@ -109,59 +136,105 @@ def run_finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> pd.
         assert not set(groups[test]) & set(groups[train_all]), "a patient group crosses folds"
         split_rows += [{"item_id": ds.item_ids[i], "group_id": groups[i], "label": ds.labels[i], "fold": k,
                         "role": "test" if test[i] else "val" if val_mask[i] else "train"} for i in range(len(y))]
-        make = lambda m, aug: TensorDataset(ds.images[m], torch.from_numpy(y[m]), pre["mean"], pre["std"], aug)  # noqa: E731
-        # training batches drop the last partial batch: a batch of one breaks BatchNorm on 1x1 feature maps
-        dl = lambda m, aug, shuffle: torch.utils.data.DataLoader(make(m, aug), batch_size=cfg.batch_size,  # noqa: E731
-                                                                 shuffle=shuffle, drop_last=bool(shuffle and m.sum() > cfg.batch_size),
-                                                                 num_workers=0)
-        model = create_model(cfg.backbone, cfg.init, num_classes=len(classes))
-        apply_strategy(model, cfg.strategy, cfg.trainable_stages)
         fold_dir = out / f"fold_{k}"
         fold_dir.mkdir(exist_ok=True)
-        if cfg.strategy == "features":
-            from sklearn.linear_model import LogisticRegression
-            from sklearn.pipeline import make_pipeline
-            from sklearn.preprocessing import StandardScaler
-            from sklearn.svm import SVC
-
-            clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000) if cfg.classifier == "logreg"
-                                else SVC(probability=True, random_state=cfg.seed))
-            clf.fit(_embeddings(model, dl(train_all, False, False)), y[train_all])
-            prob = np.zeros((int(test.sum()), len(classes)))
-            prob[:, clf.classes_] = clf.predict_proba(_embeddings(model, dl(test, False, False)))
-            metrics[f"fold_{k}"] = {"accuracy": float((prob.argmax(1) == y[test]).mean())}
-        else:
-            ckpt = ModelCheckpoint(dirpath=fold_dir, filename="best", monitor="val_loss", save_last=True)
-            precision = cfg.precision
-            if precision == "auto":
-                precision = "bf16-mixed" if torch.cuda.is_available() else "32-true"
-            trainer = L.Trainer(
-                max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
-                strategy="ddp" if cfg.ddp else "auto", precision=precision, deterministic=True,
-                callbacks=[EarlyStopping(monitor="val_loss", patience=cfg.patience), ckpt],
-                default_root_dir=fold_dir, logger=L.pytorch.loggers.CSVLogger(fold_dir, name="logs"),
-                enable_model_summary=False, log_every_n_steps=1,
-            )
-            module = Classifier(model, lr=cfg.lr)
-            last = fold_dir / "last.ckpt"
-            trainer.fit(module, dl(train, True, True), dl(val_mask, False, False),
-                        ckpt_path=str(last) if last.exists() else None)
-            best = ckpt.best_model_path or str(last)
-            module = Classifier.load_from_checkpoint(best, model=model, weights_only=False) if best else module
-            prob = torch.cat(trainer.predict(module, dl(test, False, False))).float().numpy()
-            metrics[f"fold_{k}"] = {"accuracy": float((prob.argmax(1) == y[test]).mean()),
-                                    "epochs": int(trainer.current_epoch), "best_checkpoint": best,
-                                    "best_val_loss": float(ckpt.best_model_score) if ckpt.best_model_score is not None
-                                    else None}
+        done_preds, done_metrics = fold_dir / "predictions.csv", fold_dir / "metrics.json"
+        if done_preds.exists() and done_metrics.exists():  # finished before an interruption: reuse, never retrain
+            fold_preds.append(_read_predictions(done_preds))
+            metrics[f"fold_{k}"] = json.loads(done_metrics.read_text())
+            log(f"fold {k}: finished earlier, reusing {done_preds}")
+            continue
+        prob, metrics[f"fold_{k}"] = _fit_fold(cfg, ds, y, groups, train, val_mask, test, len(classes), pre, fold_dir,
+                                               k, log)
+        rows = []
         for j, i in enumerate(np.flatnonzero(test)):
             row = {"item_id": ds.item_ids[i], "path": ds.paths[i], "frame": ds.frames[i], "group_id": groups[i],
                    "fold": k, "split": "test", "label": ds.labels[i], "pred": classes[int(prob[j].argmax())]}
             row.update({f"prob_{c}": float(prob[j, c_i]) for c_i, c in enumerate(classes)})
-            pred_rows.append(row)
+            rows.append(row)
+        # predictions first, metrics last: metrics.json marks the fold as finished
+        pd.DataFrame(rows).to_csv(done_preds, index=False)
+        fold_preds.append(_read_predictions(done_preds))  # one path (and one set of dtypes) for new and reused
+        done_metrics.write_text(json.dumps(metrics[f"fold_{k}"], indent=1))
         log(f"fold {k}: accuracy {metrics[f'fold_{k}']['accuracy']:.3f} on {int(test.sum())} held-out items")
-    preds = pd.DataFrame(pred_rows)
+    preds = pd.concat(fold_preds, ignore_index=True)
     preds.to_csv(out / "predictions.csv", index=False)
     pd.DataFrame(split_rows).to_csv(out / "split.csv", index=False)
     metrics["overall_accuracy"] = float((preds.label == preds.pred).mean())
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     return preds
+
+
+def _read_predictions(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"item_id": str, "path": str, "group_id": str, "label": str, "pred": str})
+
+
+def _fit_fold(cfg: FinetuneConfig, ds, y, groups, train, val_mask, test, n_classes, pre, fold_dir: Path, k: int,
+              log) -> tuple[np.ndarray, dict]:
+    """Train one fold (or fit the features classifier); returns held-out probabilities and the fold's metrics."""
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+    from medgap.train.module import Classifier
+
+    def loader(mask, *, training=False):
+        weights = balance_weights(y[mask], groups[mask], cfg.balance)
+        data = TensorDataset(ds.images[mask], torch.from_numpy(y[mask]), pre["mean"], pre["std"],
+                             training and cfg.augment, torch.from_numpy(weights))
+        sampler = None
+        if training and cfg.balance != "none":
+            # every epoch draws as many items as the training part holds, patients/classes equally likely
+            sampler = torch.utils.data.WeightedRandomSampler(
+                weights, num_samples=int(mask.sum()), replacement=True,
+                generator=torch.Generator().manual_seed(cfg.seed * 1000 + k))
+        # training batches drop the last partial batch: a batch of one breaks BatchNorm on 1x1 feature maps
+        return torch.utils.data.DataLoader(data, batch_size=cfg.batch_size, sampler=sampler,
+                                           shuffle=training and sampler is None,
+                                           drop_last=bool(training and mask.sum() > cfg.batch_size), num_workers=0)
+
+    model = create_model(cfg.backbone, cfg.init, num_classes=n_classes)
+    apply_strategy(model, cfg.strategy, cfg.trainable_stages)
+    if cfg.strategy == "features":
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        from sklearn.svm import SVC
+
+        train_all = train | val_mask  # no early stopping here: the classifier fits on the whole training part
+        final = (LogisticRegression(max_iter=5000) if cfg.classifier == "logreg"
+                 else SVC(probability=True, random_state=cfg.seed))
+        clf = make_pipeline(StandardScaler(), final)
+        clf.fit(_embeddings(model, loader(train_all)), y[train_all],
+                **{f"{clf.steps[-1][0]}__sample_weight": balance_weights(y[train_all], groups[train_all], cfg.balance)})
+        prob = np.zeros((int(test.sum()), n_classes))
+        prob[:, clf.classes_] = clf.predict_proba(_embeddings(model, loader(test)))
+        return prob, {"accuracy": float((prob.argmax(1) == y[test]).mean())}
+
+    ckpt = ModelCheckpoint(dirpath=fold_dir, filename="best", monitor="val_loss")
+    # A second checkpoint, refreshed every epoch, to resume from: Lightning 2.6's save_last only rewrites last.ckpt
+    # in epochs where the monitored loss improved, so a resume would go back to the best epoch.
+    latest = ModelCheckpoint(dirpath=fold_dir, filename="last", monitor=None, save_top_k=1,
+                             enable_version_counter=False)
+    precision = cfg.precision
+    if precision == "auto":
+        precision = "bf16-mixed" if torch.cuda.is_available() else "32-true"
+    trainer = L.Trainer(
+        max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
+        strategy="ddp" if cfg.ddp else "auto", precision=precision, deterministic=True,
+        callbacks=[EarlyStopping(monitor="val_loss", patience=cfg.patience), ckpt, latest],
+        default_root_dir=fold_dir, logger=L.pytorch.loggers.CSVLogger(fold_dir, name="logs"),
+        enable_model_summary=False, log_every_n_steps=1,
+    )
+    scale = 1.0 if str(cfg.init) == "scratch" else cfg.backbone_lr_scale
+    module = Classifier(model, lr=cfg.lr, backbone_lr_scale=scale, label_smoothing=cfg.label_smoothing)
+    last = fold_dir / "last.ckpt"
+    if last.exists():
+        log(f"fold {k}: resuming from {last} (epoch {torch.load(last, map_location='cpu', weights_only=False)['epoch'] + 1})")
+    trainer.fit(module, loader(train, training=True), loader(val_mask),
+                ckpt_path=str(last) if last.exists() else None)
+    best = ckpt.best_model_path or str(last)
+    module = Classifier.load_from_checkpoint(best, model=model, weights_only=False) if best else module
+    prob = torch.cat(trainer.predict(module, loader(test))).float().numpy()
+    return prob, {"accuracy": float((prob.argmax(1) == y[test]).mean()), "epochs": int(trainer.current_epoch),
+                  "best_checkpoint": best, "best_val_loss": float(ckpt.best_model_score)
+                  if ckpt.best_model_score is not None else None}
