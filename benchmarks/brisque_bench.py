@@ -128,8 +128,8 @@ def main() -> None:
     one = rates[1, False]
     rows += [
         (f"score_collection, 1 process, no prefetch ({len(sources)} files)", one, "incl. Parquet output"),
-        (f"score_collection, 1 process + reader thread", rates[1, True], f"{rates[1, True] / one:.2f}x"),
-        (f"score_collection, 2 worker processes", rates[2, False], f"{rates[2, False] / one:.2f}x of 1 process"),
+        ("score_collection, 1 process + reader thread", rates[1, True], f"{rates[1, True] / one:.2f}x"),
+        ("score_collection, 2 worker processes", rates[2, False], f"{rates[2, False] / one:.2f}x of 1 process"),
     ]
     peers = {}
     for peer in ("opencv", "brisque", "pybrisque"):

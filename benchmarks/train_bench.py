@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from medgap.data.tensors import TensorDataset
+from medgap.data import make_loader
 from medgap.models import apply_strategy, create_model, preprocessing
 
 
@@ -27,6 +27,7 @@ def main() -> None:
     n = args.batch * args.steps
     images = torch.randint(0, 256, (n, 3, args.size, args.size), dtype=torch.uint8)
     targets = torch.randint(0, 3, (n,))
+    groups = (torch.arange(n) // 8).numpy()  # clips of 8 frames: the balanced sampler works as in a real run
     pre = preprocessing("efficientnet_lite0", "imagenet")
     model = apply_strategy(create_model("efficientnet_lite0", "imagenet", num_classes=3), "full")
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -38,8 +39,9 @@ def main() -> None:
         opt.step()
 
     ready = [((images[i:i + args.batch].float() - 127.5) / 127.5, targets[i:i + args.batch]) for i in range(0, n, args.batch)]
-    loader = torch.utils.data.DataLoader(TensorDataset(images, targets, pre["mean"], pre["std"], augment=True),
-                                         batch_size=args.batch, shuffle=True, num_workers=0)
+    # the loader `medgap finetune` trains with: balanced sampler, augmentation, normalisation
+    loader = make_loader(images, targets.numpy(), groups, pre["mean"], pre["std"], batch_size=args.batch,
+                         training=True)
     model.train()
     step(*ready[0])  # warm-up
     best_ready = best_pipe = float("inf")
@@ -49,7 +51,7 @@ def main() -> None:
             step(x, y)
         best_ready = min(best_ready, time.perf_counter() - t)
         t = time.perf_counter()
-        for x, y in loader:
+        for x, y, _ in loader:
             step(x, y)
         best_pipe = min(best_pipe, time.perf_counter() - t)
     r_ready, r_pipe = n / best_ready, n / best_pipe

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import matplotlib.image
 import numpy as np
 
 from medgap.report.classification_plots import plot_confusion_matrix, plot_roc_curves

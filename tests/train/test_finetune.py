@@ -129,3 +129,27 @@ def test_features_strategy_with_logistic_regression(tiny_tree, tmp_path):
                          image_size=64, batch_size=8)
     preds = run_finetune(cfg, log=lambda s: None)
     assert len(preds) == 24 and (preds.label == preds.pred).mean() > 0.5
+
+
+def test_ddp_on_two_cpu_processes_shards_training_and_predicts_every_item(tiny_tree, tmp_path):
+    """--ddp --devices 2 --accelerator cpu: Lightning starts a second process (gloo); each trains on half of the
+    training part (half the optimiser steps of one process), the run directory is written once and every item is
+    predicted exactly once."""
+    out = tmp_path / "ddp"
+    # python -m medgap (not -c): Lightning starts the second process by rerunning this command line
+    r = subprocess.run([sys.executable, "-m", "medgap", "finetune", "--data",
+                        str(tiny_tree), "--out", str(out), "--init", "scratch", "--folds", "2", "--epochs", "2",
+                        "--image-size", "32", "--batch-size", "4", "--ddp", "--devices", "2", "--accelerator", "cpu"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "GLOBAL_RANK: 1" in r.stdout + r.stderr
+    assert (r.stdout + r.stderr).count("held-out accuracy") == 1  # printed by the first process only
+    preds = pd.read_csv(out / "predictions.csv")
+    assert len(preds) == 24 and preds.item_id.is_unique
+    split = pd.read_csv(out / "split.csv")
+    for k in (0, 1):
+        n_train = int(((split.fold == k) & (split.role == "train")).sum())
+        per_process = -(-n_train // 2)  # DistributedSampler: ceil(n / processes) items each
+        steps = torch.load(out / f"fold_{k}" / "last.ckpt", weights_only=False)["global_step"]
+        assert steps == 2 * (per_process // 4), (k, n_train, steps)
+        assert steps < 2 * (n_train // 4)  # what one process alone would step

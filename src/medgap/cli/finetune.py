@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import typer
 
 from medgap.cli import app
@@ -47,7 +46,8 @@ def finetune_command(
     label_column: str = typer.Option("label"),
     group_column: str = typer.Option("group_id", help="Manifest column with the patient id."),
     filter: str = typer.Option(None, help="Manifest rows to use, COLUMN=V1,V2 (e.g. modality=pocus,pocus_video)."),
-    devices: str = typer.Option("1", help="Devices per node (GPUs); 'auto' for all."),
+    accelerator: str = typer.Option("auto", help="auto (GPU when there is one), gpu or cpu."),
+    devices: str = typer.Option("1", help="Devices per node (GPUs, or CPU processes with --ddp); 'auto' for all."),
     num_nodes: int = typer.Option(1, help="Nodes for multi-node DDP."),
     ddp: bool = typer.Option(False, help="Distributed data parallel across devices/nodes (Lightning)."),
 ) -> None:
@@ -66,13 +66,11 @@ def finetune_command(
                          batch_size=batch_size, lr=lr, backbone_lr_scale=backbone_lr_scale, patience=patience,
                          balance=balance, augment=augment, label_smoothing=label_smoothing, video_stride=video_stride, seed=seed, classifier=classifier,
                          label_column=label_column, group_column=group_column, filter_column=fcol,
-                         filter_values=fvals, devices=int(devices) if devices.isdigit() else devices,
+                         filter_values=fvals, accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices,
                          num_nodes=num_nodes, ddp=ddp)
     try:
-        preds = run_finetune(cfg, log=lambda s: console.print(s, soft_wrap=True))
+        run_finetune(cfg, log=lambda s: console.print(s, soft_wrap=True))
     except (CollectionError, PretrainedUnavailable, ValueError, FileNotFoundError) as e:
         console.print(f"[red]error:[/] {e}")
         raise typer.Exit(EXIT_USAGE) from None
-    console.print(f"held-out accuracy {np.mean(preds.label == preds.pred):.3f} over {len(preds)} items; "
-                  f"run: {out}  (next: medgap evaluate {out})", soft_wrap=True)
     raise typer.Exit(EXIT_OK)

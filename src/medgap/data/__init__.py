@@ -4,7 +4,7 @@ and patient-grouped splits."""
 from medgap.data.balance import BALANCE_MODES, balance_weights
 from medgap.data.items import LabelledItem, items_from_folder, items_from_manifest, load_items
 from medgap.data.splits import grouped_folds, inner_validation
-from medgap.data.tensors import decode_items
+from medgap.data.tensors import decode_items, make_loader
 
 __all__ = [
     "BALANCE_MODES",
@@ -16,4 +16,5 @@ __all__ = [
     "items_from_folder",
     "items_from_manifest",
     "load_items",
+    "make_loader",
 ]

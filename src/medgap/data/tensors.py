@@ -112,3 +112,24 @@ class TensorDataset(torch.utils.data.Dataset):
     def __getitem__(self, i):
         img = self.images[i].float() if self.augment is None else self.augment(self.images[i])
         return (img - self.mean) / self.std, self.targets[i], self.weights[i]
+
+
+def make_loader(images: torch.Tensor, targets: np.ndarray, groups: np.ndarray, mean, std, *, batch_size: int,
+                training: bool = False, augment: bool = True, balance: str = "class",
+                seed: int = 0) -> torch.utils.data.DataLoader:
+    """The DataLoader of a training, validation or test part. Every item carries its balance weight (see
+    medgap.data.balance); for training, a seeded weighted sampler draws as many items per epoch as the part
+    holds, so patients (and classes) are equally likely, and :class:`TrainAugmentation` applies."""
+    from medgap.data.balance import balance_weights
+
+    weights = balance_weights(targets, groups, balance)
+    data = TensorDataset(images, torch.as_tensor(targets), mean, std, training and augment,
+                         torch.from_numpy(weights))
+    sampler = None
+    if training and balance != "none":
+        sampler = torch.utils.data.WeightedRandomSampler(weights, num_samples=len(targets), replacement=True,
+                                                         generator=torch.Generator().manual_seed(seed))
+    # training batches drop the last partial batch: a batch of one breaks BatchNorm on 1x1 feature maps
+    return torch.utils.data.DataLoader(data, batch_size=batch_size, sampler=sampler,
+                                       shuffle=training and sampler is None,
+                                       drop_last=bool(training and len(targets) > batch_size), num_workers=0)

@@ -46,8 +46,10 @@ class Classifier(L.LightningModule):
         per_item = F.cross_entropy(logits, y, reduction="none", label_smoothing=self.label_smoothing)
         loss = per_item.mean() if stage == "train" else (per_item * w).sum() / w.sum()
         acc = (logits.argmax(1) == y).float().mean()
-        self.log(f"{stage}_loss", loss, prog_bar=True, on_epoch=True, on_step=False, batch_size=len(y))
-        self.log(f"{stage}_acc", acc, prog_bar=True, on_epoch=True, on_step=False, batch_size=len(y))
+        # sync_dist: under DDP every process sees the same validation loss, so early stopping and the best
+        # checkpoint agree across processes
+        self.log(f"{stage}_loss", loss, prog_bar=True, on_epoch=True, on_step=False, batch_size=len(y), sync_dist=True)
+        self.log(f"{stage}_acc", acc, prog_bar=True, on_epoch=True, on_step=False, batch_size=len(y), sync_dist=True)
         return loss
 
     def training_step(self, batch, _):
@@ -55,9 +57,6 @@ class Classifier(L.LightningModule):
 
     def validation_step(self, batch, _):
         self._step(batch, "val")
-
-    def predict_step(self, batch, _):
-        return torch.softmax(self(batch[0]), dim=1)
 
     def configure_optimizers(self):
         head = {id(p) for p in self.model.get_classifier().parameters()}

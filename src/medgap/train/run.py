@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from medgap.data import BALANCE_MODES, balance_weights, decode_items, grouped_folds, inner_validation, load_items
-from medgap.data.tensors import TensorDataset
+from medgap.data.tensors import make_loader
 from medgap.models import apply_strategy, create_model, preprocessing
 
 
@@ -106,12 +106,20 @@ def run_finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> pd.
 
     if cfg.balance not in BALANCE_MODES:
         raise ValueError(f"unknown balance {cfg.balance!r}; choose one of {', '.join(BALANCE_MODES)}")
+    from lightning.pytorch.utilities import rank_zero_only
+
+    # Under DDP, Lightning starts this same function in one process per device; every process trains every fold
+    # (fit is collective), only the first writes files and prints.
+    main = rank_zero_only.rank == 0
+    if not main:
+        log = lambda s: None  # noqa: E731
     L.seed_everything(cfg.seed, workers=True)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     _check_resumable(out, cfg)
-    (out / "config.json").write_text(json.dumps(_config_dict(cfg), indent=1))
-    (out / "versions.json").write_text(json.dumps(_versions(), indent=1))
+    if main:
+        (out / "config.json").write_text(json.dumps(_config_dict(cfg), indent=1))
+        (out / "versions.json").write_text(json.dumps(_versions(), indent=1))
     items = load_items(cfg.data, path_column=cfg.path_column, label_column=cfg.label_column,
                        group_column=cfg.group_column, filter_column=cfg.filter_column,
                        filter_values=tuple(cfg.filter_values))
@@ -119,7 +127,8 @@ def run_finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> pd.
     for path, reason in ds.failures:
         log(f"skipped {path}: {reason}")
     classes = sorted(set(ds.labels))
-    (out / "classes.json").write_text(json.dumps(classes))
+    if main:
+        (out / "classes.json").write_text(json.dumps(classes))
     y = np.array([classes.index(c) for c in ds.labels])
     groups = np.array(ds.groups)
     fold = grouped_folds(y, groups, cfg.folds, cfg.seed)
@@ -152,17 +161,28 @@ def run_finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> pd.
                    "fold": k, "split": "test", "label": ds.labels[i], "pred": classes[int(prob[j].argmax())]}
             row.update({f"prob_{c}": float(prob[j, c_i]) for c_i, c in enumerate(classes)})
             rows.append(row)
-        # predictions first, metrics last: metrics.json marks the fold as finished
-        pd.DataFrame(rows).to_csv(done_preds, index=False)
-        fold_preds.append(_read_predictions(done_preds))  # one path (and one set of dtypes) for new and reused
-        done_metrics.write_text(json.dumps(metrics[f"fold_{k}"], indent=1))
+        fold_df = pd.DataFrame(rows)
+        if main:  # predictions first, metrics last: metrics.json marks the fold as finished
+            fold_df.to_csv(done_preds, index=False)
+            fold_df = _read_predictions(done_preds)  # one path (and one set of dtypes) for new and reused folds
+            done_metrics.write_text(json.dumps(metrics[f"fold_{k}"], indent=1))
+        fold_preds.append(fold_df)
         log(f"fold {k}: accuracy {metrics[f'fold_{k}']['accuracy']:.3f} on {int(test.sum())} held-out items")
     preds = pd.concat(fold_preds, ignore_index=True)
-    preds.to_csv(out / "predictions.csv", index=False)
-    pd.DataFrame(split_rows).to_csv(out / "split.csv", index=False)
     metrics["overall_accuracy"] = float((preds.label == preds.pred).mean())
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    if main:
+        preds.to_csv(out / "predictions.csv", index=False)
+        pd.DataFrame(split_rows).to_csv(out / "split.csv", index=False)
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    log(f"held-out accuracy {metrics['overall_accuracy']:.3f} over {len(preds)} items; run: {out}  "
+        f"(next: medgap evaluate {out})")
     return preds
+
+
+def _predict(model: torch.nn.Module, loader, device: torch.device) -> np.ndarray:
+    model.to(device).eval()
+    with torch.no_grad():
+        return torch.cat([torch.softmax(model(x.to(device)), dim=1).float().cpu() for x, *_ in loader]).numpy()
 
 
 def _read_predictions(path: Path) -> pd.DataFrame:
@@ -178,19 +198,8 @@ def _fit_fold(cfg: FinetuneConfig, ds, y, groups, train, val_mask, test, n_class
     from medgap.train.module import Classifier
 
     def loader(mask, *, training=False):
-        weights = balance_weights(y[mask], groups[mask], cfg.balance)
-        data = TensorDataset(ds.images[mask], torch.from_numpy(y[mask]), pre["mean"], pre["std"],
-                             training and cfg.augment, torch.from_numpy(weights))
-        sampler = None
-        if training and cfg.balance != "none":
-            # every epoch draws as many items as the training part holds, patients/classes equally likely
-            sampler = torch.utils.data.WeightedRandomSampler(
-                weights, num_samples=int(mask.sum()), replacement=True,
-                generator=torch.Generator().manual_seed(cfg.seed * 1000 + k))
-        # training batches drop the last partial batch: a batch of one breaks BatchNorm on 1x1 feature maps
-        return torch.utils.data.DataLoader(data, batch_size=cfg.batch_size, sampler=sampler,
-                                           shuffle=training and sampler is None,
-                                           drop_last=bool(training and mask.sum() > cfg.batch_size), num_workers=0)
+        return make_loader(ds.images[mask], y[mask], groups[mask], pre["mean"], pre["std"], batch_size=cfg.batch_size,
+                           training=training, augment=cfg.augment, balance=cfg.balance, seed=cfg.seed * 1000 + k)
 
     model = create_model(cfg.backbone, cfg.init, num_classes=n_classes)
     apply_strategy(model, cfg.strategy, cfg.trainable_stages)
@@ -232,9 +241,13 @@ def _fit_fold(cfg: FinetuneConfig, ds, y, groups, train, val_mask, test, n_class
         log(f"fold {k}: resuming from {last} (epoch {torch.load(last, map_location='cpu', weights_only=False)['epoch'] + 1})")
     trainer.fit(module, loader(train, training=True), loader(val_mask),
                 ckpt_path=str(last) if last.exists() else None)
-    best = ckpt.best_model_path or str(last)
-    module = Classifier.load_from_checkpoint(best, model=model, weights_only=False) if best else module
-    prob = torch.cat(trainer.predict(module, loader(test))).float().numpy()
+    best = ckpt.best_model_path or latest.last_model_path or latest.best_model_path
+    module.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["state_dict"])
+    # Held-out predictions in this process, on its device, over the whole test part: trainer.predict under DDP
+    # would give each process a shard.
+    device = torch.device("cuda", torch.cuda.current_device()) if (
+        torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")) else torch.device("cpu")
+    prob = _predict(module.model, loader(test), device)
     return prob, {"accuracy": float((prob.argmax(1) == y[test]).mean()), "epochs": int(trainer.current_epoch),
                   "best_checkpoint": best, "best_val_loss": float(ckpt.best_model_score)
                   if ckpt.best_model_score is not None else None}
