@@ -91,6 +91,40 @@ def test_evaluate_writes_the_report_files_and_matches_the_library(runs):
     assert any("not independent" in n for n in doc["notes"])
 
 
+def test_aggregate_file_is_soft_voting_per_video(runs):
+    """--aggregate file: one row per video with the mean of its frames' probabilities, checked against a pandas
+    groupby; the per-item outputs stay as they were."""
+    run, _, df, _ = runs
+    assert _invoke(str(run)).exit_code == 0
+    item_metrics = (run / "evaluation_metrics.csv").read_bytes()
+    r = _invoke(str(run), "--aggregate", "file")
+    assert r.exit_code == 0, r.output
+    prob_cols = [f"prob_{c}" for c in CLASSES]
+    per_video = df.groupby("path", sort=False).agg({**{c: "mean" for c in prob_cols}, "label": "first",
+                                                    "group_id": "first"})
+    idx = {c: i for i, c in enumerate(CLASSES)}
+    prob = per_video[prob_cols].to_numpy()
+    ref = classification_metrics_ci(per_video.label.map(idx), prob.argmax(1), CLASSES, per_video.group_id, prob,
+                                    n_boot=N_BOOT, seed=0)
+    got = pd.read_csv(run / "evaluation_file_metrics.csv")
+    pd.testing.assert_frame_equal(got[ref.columns], ref, check_dtype=False, rtol=1e-12)
+    assert json.loads((run / "evaluation_file.json").read_text())["data"]["items"] == len(per_video)
+    assert (run / "confusion_matrix_file.png").exists()
+    assert (run / "evaluation_metrics.csv").read_bytes() == item_metrics
+
+
+def test_aggregate_patient_refuses_a_patient_with_two_classes(runs):
+    run, _, df, _ = runs
+    table = pd.read_csv(run / "predictions.csv")
+    first = table.group_id == df.group_id.iloc[0]
+    other = next(c for c in CLASSES if c != table.label[first].iloc[0])
+    table.loc[first.idxmax(), ["label", "path"]] = [other, "another_clip.mp4"]  # a second clip, another class
+    table.to_csv(run / "predictions.csv", index=False)
+    r = _invoke(str(run), "--aggregate", "patient")
+    assert r.exit_code == 2 and "has items of several classes" in r.output and "--aggregate file" in r.output
+    assert _invoke(str(run), "--aggregate", "file").exit_code == 0
+
+
 def test_config_runs_without_the_cli(runs):
     run, *_ = runs
     ev = EvaluateConfig(run, bootstrap=N_BOOT, seed=3).run()

@@ -132,6 +132,41 @@ def read_run(run_dir: Path, split: str = "test") -> RunPredictions:
                           df.pred.map(index).to_numpy(np.int64), prob, groups)
 
 
+AGGREGATE_LEVELS = ("item", "file", "patient")
+
+
+def aggregate(run: RunPredictions, by: str) -> RunPredictions:
+    """One decision per file (``by="file"``: a video's frames, a multi-frame DICOM) or per patient
+    (``by="patient"``, group_id): the mean of its items' class probabilities, predicted class = their argmax
+    (soft voting). Items of one unit must share their label. The bootstrap still resamples patients."""
+    if by == "item":
+        return run
+    column = {"file": "path", "patient": "group_id"}[by]
+    pred_file = run.run_dir / "predictions.csv"
+    if column not in run.table.columns:
+        raise UsageError(f"{pred_file}: no column {column!r} to aggregate by {by}")
+    keys = run.table[column].astype(str).to_numpy() if by == "file" else run.groups
+    codes, units = pd.factorize(pd.Series(keys))
+    n_labels = pd.Series(run.y_true).groupby(codes).nunique()
+    if (n_labels > 1).any():
+        bad = units[int(n_labels.index[n_labels.to_numpy() > 1][0])]
+        raise UsageError(f"{pred_file}: {by} {bad!r} has items of several classes; --aggregate {by} needs one class "
+                         f"per {by}" + (" (try --aggregate file: one decision per image or video)"
+                                        if by == "patient" else ""))
+    counts = np.bincount(codes)
+    prob = np.zeros((units.size, run.prob.shape[1]))
+    np.add.at(prob, codes, run.prob)
+    prob /= counts[:, None]
+    first = np.unique(codes, return_index=True)[1]  # each unit's first item: its label, patient and fold
+    y, groups = run.y_true[first], run.groups[first]
+    pred = prob.argmax(1)
+    table = pd.DataFrame({"item_id": units.astype(str), "group_id": groups, "label": [run.classes[i] for i in y],
+                          "pred": [run.classes[i] for i in pred], "items": counts})
+    if "fold" in run.table.columns:
+        table["fold"] = run.table.fold.to_numpy()[first]
+    return RunPredictions(run.run_dir, table, run.classes, y, pred, prob, groups)
+
+
 def read_reader(path: Path, run: RunPredictions) -> pd.DataFrame:
     """A reader's reads (item_id, pred) joined to the run's items: columns item_id, label, pred (model),
     pred_reader. Reader rows for items the run does not have are dropped (counted in the notes)."""
@@ -213,6 +248,13 @@ class EvaluateConfig:
     """Seed of the bootstrap."""
     confidence: float = 0.95
     """Confidence level of the intervals."""
+    aggregate: str = "item"
+    """item, file (one decision per image or video: mean probabilities of its frames) or patient."""
+
+    @property
+    def suffix(self) -> str:
+        """Outputs of an aggregated evaluation sit beside the per-item ones: evaluation_file.json, ..."""
+        return "" if self.aggregate == "item" else f"_{self.aggregate}"
 
     def check(self) -> None:
         if self.reader is not None and (self.reader_correct is not None or self.reader_total is not None):
@@ -230,12 +272,14 @@ class EvaluateConfig:
                              f"use the default 2000 (100 is the least accepted)")
         if not 0.5 <= self.confidence < 1:
             raise UsageError(f"--confidence must be in [0.5, 1), e.g. 0.95; got {self.confidence}")
+        if self.aggregate not in AGGREGATE_LEVELS:
+            raise UsageError(f"--aggregate {self.aggregate!r}: choose one of {', '.join(AGGREGATE_LEVELS)}")
         if self.against is not None and Path(self.against).resolve() == Path(self.run_dir).resolve():
             raise UsageError("--against names RUN_DIR itself; give the other run's directory")
 
     def run(self) -> Evaluation:
         self.check()
-        run = read_run(self.run_dir, self.split)
+        run = self._read(self.run_dir)
         k = len(run.classes)
         metrics = classification_metrics_ci(run.y_true, run.y_pred, run.classes, run.groups, run.prob,
                                             self.bootstrap, self.seed, self.confidence)
@@ -255,7 +299,7 @@ class EvaluateConfig:
         return ev
 
     def _against(self, ev: Evaluation) -> None:
-        a, b = ev.run, read_run(Path(self.against), self.split)
+        a, b = ev.run, self._read(Path(self.against))
         ev.against = b
         if set(a.classes) != set(b.classes):
             raise UsageError(f"{b.run_dir / 'classes.json'}: classes {b.classes} differ from {a.classes} of "
@@ -293,6 +337,10 @@ class EvaluateConfig:
         ev.differences = paired_metric_differences(y, pred_a, pred_b, a.classes, groups, prob_a, prob_b,
                                                    self.bootstrap, self.seed, self.confidence)
 
+    def _read(self, run_dir: Path) -> RunPredictions:
+        run = read_run(run_dir, self.split)
+        return aggregate(run, self.aggregate)
+
     def _reader_file(self, ev: Evaluation) -> None:
         run = ev.run
         both = read_reader(Path(self.reader), run)
@@ -307,17 +355,18 @@ class EvaluateConfig:
 
     def _write(self, ev: Evaluation) -> list[Path]:
         run_dir, run = Path(self.run_dir), ev.run
-        metrics_csv = run_dir / "evaluation_metrics.csv"
+        sfx = self.suffix
+        metrics_csv = run_dir / f"evaluation{sfx}_metrics.csv"
         ev.metrics.to_csv(metrics_csv, index=False)
         outputs = [metrics_csv]
-        differences_csv = run_dir / "evaluation_differences.csv"
+        differences_csv = run_dir / f"evaluation{sfx}_differences.csv"
         if ev.differences is not None:
             ev.differences.to_csv(differences_csv, index=False)
             outputs.append(differences_csv)
         else:
             differences_csv.unlink(missing_ok=True)  # from an earlier --against; it would no longer match
-        outputs.append(plot_confusion_matrix(ev.confusion, run.classes, run_dir / "confusion_matrix.png",
-                                             f"{run_dir.name}: confusion matrix ({len(run.table)} items)"))
+        outputs.append(plot_confusion_matrix(ev.confusion, run.classes, run_dir / f"confusion_matrix{sfx}.png",
+                                             f"{run_dir.name}: confusion matrix ({len(run.table)} {self.aggregate}s)"))
         curves = {}
         auc = ev.metrics.set_index(["class", "metric"]).value
         for j, c in enumerate(run.classes):
@@ -326,7 +375,7 @@ class EvaluateConfig:
                 fpr, tpr, _ = roc_curve(pos, run.prob[:, j])
                 curves[c] = (fpr, tpr, float(auc[(c, "auc")]))
         if curves:
-            outputs.append(plot_roc_curves(curves, run_dir / "roc_curves.png", f"{run_dir.name}: ROC, one class vs "
+            outputs.append(plot_roc_curves(curves, run_dir / f"roc_curves{sfx}.png", f"{run_dir.name}: ROC, one class vs "
                                                                                  f"the rest"))
         doc = {
             "config": asdict(self),
@@ -341,7 +390,7 @@ class EvaluateConfig:
         "differences": None if ev.differences is None else ev.differences.to_dict("records"),
             "notes": ev.notes,
         }
-        out_json = run_dir / "evaluation.json"
+        out_json = run_dir / f"evaluation{sfx}.json"
         out_json.write_text(json.dumps(_json_value(doc), indent=1))
         return [out_json, *outputs]
 
@@ -493,11 +542,15 @@ def evaluate_command(
     bootstrap: int = typer.Option(2000, help="Bootstrap resamples of patients for the CIs."),
     seed: int = typer.Option(0, help="Bootstrap seed (same seed, same CIs)."),
     confidence: float = typer.Option(0.95, help="Confidence level of the intervals."),
+    aggregate_: str = typer.Option("item", "--aggregate", help="item, file (one decision per image or video: the "
+                                   "mean of its frames' probabilities) or patient. The CIs resample patients "
+                                   "either way; outputs get a _file/_patient suffix."),
 ) -> None:
     """Clinical evaluation of held-out predictions: accuracy and per-class sensitivity, specificity, PPV, NPV,
     F1, Youden's index and ROC AUC with patient-bootstrap and Wilson CIs, the confusion matrix and ROC
     plots; optional tests against another run or a reader."""
-    cfg = EvaluateConfig(run_dir, against, reader, reader_correct, reader_total, split, bootstrap, seed, confidence)
+    cfg = EvaluateConfig(run_dir, against, reader, reader_correct, reader_total, split, bootstrap, seed, confidence,
+                         aggregate_)
     try:
         ev = cfg.run()
     except (UsageError, ValueError) as e:
