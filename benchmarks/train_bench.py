@@ -1,5 +1,6 @@
-"""Training throughput: medgap's data pipeline (uint8 cache -> normalised tensors -> DataLoader) against the
-same model stepping on ready tensors, in one run.
+"""Training throughput: medgap's data pipeline (uint8 cache -> augmentation -> normalised tensors, balanced
+sampler, DataLoader: what `medgap finetune` trains with) against the same model stepping on ready tensors, in
+one run.
 
     .venv/bin/python benchmarks/train_bench.py [--size 128] [--steps 20]
 

@@ -40,6 +40,9 @@ def finetune_command(
                       "equal, then classes equal): the training sampler and the validation loss."),
     augment: bool = typer.Option(True, help="Random crop, rotation, flip, brightness/contrast while training."),
     label_smoothing: float = typer.Option(0.1, help="Cross-entropy label smoothing."),
+    head_init: str = typer.Option(
+        "logreg", help="Pretrained backbones: start fine-tuning from a logistic regression fitted on the frozen "
+                       "features of the training part (logreg) or from a random head (random)."),
     video_stride: int = typer.Option(10, help="Use every Nth video frame."),
     seed: int = typer.Option(0),
     classifier: str = typer.Option("logreg", help="features strategy: logreg or svm."),
@@ -64,7 +67,8 @@ def finetune_command(
     cfg = FinetuneConfig(data=data, out=out, backbone=backbone, init=init, strategy=strategy,
                          trainable_stages=trainable_stages, folds=folds, image_size=image_size, epochs=epochs,
                          batch_size=batch_size, lr=lr, backbone_lr_scale=backbone_lr_scale, patience=patience,
-                         balance=balance, augment=augment, label_smoothing=label_smoothing, video_stride=video_stride, seed=seed, classifier=classifier,
+                         balance=balance, augment=augment, label_smoothing=label_smoothing, head_init=head_init,
+                         video_stride=video_stride, seed=seed, classifier=classifier,
                          label_column=label_column, group_column=group_column, filter_column=fcol,
                          filter_values=fvals, accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices,
                          num_nodes=num_nodes, ddp=ddp)

@@ -17,6 +17,7 @@ import torch
 from medgap.data import BALANCE_MODES, balance_weights, decode_items, grouped_folds, inner_validation, load_items
 from medgap.data.tensors import make_loader
 from medgap.models import apply_strategy, create_model, preprocessing
+from medgap.train.linear_head import embeddings, fit_classifier, predict_proba, set_head_from_logreg
 
 
 @dataclass
@@ -41,6 +42,9 @@ class FinetuneConfig:
     balance: str = "class"
     """none, patient or class (see medgap.data.balance): training sampler and validation loss weights."""
     augment: bool = True
+    head_init: str = "logreg"
+    """Pretrained backbones: start from a logistic regression fitted on the frozen features (``logreg``) or
+    from a random head (``random``). Scratch models always start random."""
     video_stride: int = 10
     seed: int = 0
     classifier: str = "logreg"
@@ -91,21 +95,14 @@ def _check_resumable(out: Path, cfg: FinetuneConfig) -> None:
                          f"options to resume it, or choose a new --out")
 
 
-def _embeddings(model, loader) -> np.ndarray:
-    model.eval()
-    outs = []
-    with torch.no_grad():
-        for x, *_ in loader:
-            outs.append(model.forward_head(model.forward_features(x), pre_logits=True).numpy())
-    return np.concatenate(outs)
-
-
 def run_finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> pd.DataFrame:
     """Train and evaluate every fold; returns the held-out predictions (also written to the run dir)."""
     import lightning as L
 
     if cfg.balance not in BALANCE_MODES:
         raise ValueError(f"unknown balance {cfg.balance!r}; choose one of {', '.join(BALANCE_MODES)}")
+    if cfg.head_init not in ("logreg", "random"):
+        raise ValueError(f"unknown head init {cfg.head_init!r}; choose logreg or random")
     from lightning.pytorch.utilities import rank_zero_only
 
     # Under DDP, Lightning starts this same function in one process per device; every process trains every fold
@@ -204,20 +201,16 @@ def _fit_fold(cfg: FinetuneConfig, ds, y, groups, train, val_mask, test, n_class
     model = create_model(cfg.backbone, cfg.init, num_classes=n_classes)
     apply_strategy(model, cfg.strategy, cfg.trainable_stages)
     if cfg.strategy == "features":
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-        from sklearn.svm import SVC
-
         train_all = train | val_mask  # no early stopping here: the classifier fits on the whole training part
-        final = (LogisticRegression(max_iter=5000) if cfg.classifier == "logreg"
-                 else SVC(probability=True, random_state=cfg.seed))
-        clf = make_pipeline(StandardScaler(), final)
-        clf.fit(_embeddings(model, loader(train_all)), y[train_all],
-                **{f"{clf.steps[-1][0]}__sample_weight": balance_weights(y[train_all], groups[train_all], cfg.balance)})
-        prob = np.zeros((int(test.sum()), n_classes))
-        prob[:, clf.classes_] = clf.predict_proba(_embeddings(model, loader(test)))
+        clf = fit_classifier(embeddings(model, loader(train_all)), y[train_all],
+                             balance_weights(y[train_all], groups[train_all], cfg.balance), cfg.classifier, cfg.seed)
+        prob = predict_proba(clf, embeddings(model, loader(test)), n_classes)
         return prob, {"accuracy": float((prob.argmax(1) == y[test]).mean())}
+    if cfg.head_init == "logreg" and str(cfg.init) != "scratch":
+        # linear probe first (training part only: the validation part stays unseen), then fine-tune
+        clf = fit_classifier(embeddings(model, loader(train)), y[train],
+                             balance_weights(y[train], groups[train], cfg.balance), "logreg", cfg.seed)
+        set_head_from_logreg(model, clf, n_classes)
 
     ckpt = ModelCheckpoint(dirpath=fold_dir, filename="best", monitor="val_loss")
     # A second checkpoint, refreshed every epoch, to resume from: Lightning 2.6's save_last only rewrites last.ckpt

@@ -1,0 +1,79 @@
+"""Labelled items from folder trees and manifests, decoded through medgap.io: DICOM, NIfTI slices, video frames,
+gray replicated to three channels, unreadable files reported and skipped."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import av
+import cv2
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from medgap.data import decode_items, items_from_folder, load_items
+from medgap.io import CollectionError
+
+PYDICOM_FILES = Path(importlib.util.find_spec("pydicom").origin).parent / "data" / "test_files"
+
+
+def test_folder_tree_with_dicom_nifti_png_and_a_corrupt_file(tmp_path):
+    root = tmp_path / "tree"
+    (root / "ct").mkdir(parents=True)
+    (root / "mr").mkdir()
+    shutil.copy(PYDICOM_FILES / "CT_small.dcm", root / "ct" / "slice.dcm")
+    vol = np.arange(20 * 24 * 5, dtype=np.int16).reshape(20, 24, 5)
+    nib.save(nib.Nifti1Image(vol, np.eye(4)), root / "mr" / "brain.nii.gz")
+    gray = (np.arange(30 * 40) % 256).astype(np.uint8).reshape(30, 40)
+    cv2.imwrite(str(root / "mr" / "gray.png"), gray)
+    (root / "ct" / "broken.dcm").write_bytes(b"DICM but not really")
+    (root / "loose.png").write_bytes((root / "mr" / "gray.png").read_bytes())  # no class folder: ignored
+
+    items = items_from_folder(root)
+    assert sorted((i.path.name, i.label) for i in items) == [("brain.nii.gz", "mr"), ("broken.dcm", "ct"),
+                                                            ("gray.png", "mr"), ("slice.dcm", "ct")]
+    ds = decode_items(items, size=32)
+    assert [Path(p).name for p, _ in ds.failures] == ["broken.dcm"] and ds.failures[0][1]
+    names = [Path(p).name for p in ds.paths]
+    assert names.count("brain.nii.gz") == 5 and names.count("slice.dcm") == 1 and names.count("gray.png") == 1
+    assert ds.images.shape == (7, 3, 32, 32) and ds.images.dtype == torch.uint8
+    nifti = [i for i, n in enumerate(names) if n == "brain.nii.gz"]
+    assert len({ds.groups[i] for i in nifti}) == 1 and len(set(ds.item_ids)) == 7  # one group, distinct items
+    png = ds.images[names.index("gray.png")].numpy()
+    assert (png[0] == png[1]).all() and (png[1] == png[2]).all()  # gray replicated, not colourised
+    ref = cv2.resize(gray.astype(np.float64), (32, 32), interpolation=cv2.INTER_AREA)
+    assert np.abs(png[0].astype(float) - ref).max() <= 1
+
+
+def test_manifest_of_the_shared_pocus_set_with_video_frames(shared_data):
+    manifest = shared_data / "MANIFEST.csv"
+    items = load_items(manifest, filter_column="modality", filter_values=("pocus", "pocus_video"))
+    rows = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+    rows = rows[rows.modality.isin(["pocus", "pocus_video"])]
+    assert len(items) == len(rows)
+    ds = decode_items(items, size=32, video_stride=10)
+    assert not ds.failures
+    expected = 0
+    for r in rows.itertuples():
+        if r.modality == "pocus_video":
+            with av.open(str(shared_data / r.path)) as c:  # count the decoded frames independently
+                n = sum(1 for _ in c.decode(video=0))
+            expected += -(-n // 10)
+        else:
+            expected += 1
+    assert len(ds.labels) == expected
+    by_path = dict(zip(rows.path.map(lambda p: str((shared_data / p).resolve())), rows.group_id))
+    assert all(by_path[p] == g for p, g in zip(ds.paths, ds.groups))  # frames keep their video's patient
+
+
+def test_manifest_errors_name_the_columns(tmp_path):
+    csv = tmp_path / "m.csv"
+    csv.write_text("file,diagnosis\na.png,covid\n")
+    with pytest.raises(CollectionError, match="no column path, label; columns are file, diagnosis"):
+        load_items(csv)
+    with pytest.raises(CollectionError, match="no such manifest"):
+        load_items(tmp_path / "absent.csv")
