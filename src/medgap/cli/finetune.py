@@ -10,6 +10,21 @@ from medgap.cli import app
 from medgap.cli._common import EXIT_OK, EXIT_USAGE, console
 
 
+def _quiet_lightning() -> None:
+    """Lightning's informational lines (accelerator found, tips, max_epochs reached) and two warnings that are
+    expected here (a fold directory already holding logs; an internal deprecation) would bury medgap's own
+    output; real warnings still show."""
+    import logging
+    import warnings
+
+    import lightning.pytorch  # noqa: F401  (its import sets these loggers to INFO: set them after it)
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+
+
 @app.command(
     "finetune",
     epilog=(
@@ -72,6 +87,7 @@ def finetune_command(
                          label_column=label_column, group_column=group_column, filter_column=fcol,
                          filter_values=fvals, accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices,
                          num_nodes=num_nodes, ddp=ddp)
+    _quiet_lightning()
     try:
         run_finetune(cfg, log=lambda s: console.print(s, soft_wrap=True))
     except (CollectionError, PretrainedUnavailable, ValueError, FileNotFoundError) as e:

@@ -129,8 +129,11 @@ def run_finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> pd.
     y = np.array([classes.index(c) for c in ds.labels])
     groups = np.array(ds.groups)
     fold = grouped_folds(y, groups, cfg.folds, cfg.seed)
-    counts = pd.crosstab(pd.Series(ds.labels, name="label"), pd.Series(fold, name="fold"))
-    log("class counts per test fold:\n" + counts.to_string())
+    table = pd.DataFrame({"label": ds.labels, "fold": fold, "group": groups})
+    items = table.pivot_table(index="label", columns="fold", values="group", aggfunc="size", fill_value=0)
+    patients = table.pivot_table(index="label", columns="fold", values="group", aggfunc="nunique", fill_value=0)
+    log("class counts per test fold, items (patients):\n"
+        + (items.astype(str) + " (" + patients.astype(str) + ")").to_string())
     pre = preprocessing(cfg.backbone, cfg.init)
     split_rows, fold_preds, metrics = [], [], {}
     for k in range(cfg.folds):
@@ -150,6 +153,8 @@ def run_finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> pd.
             metrics[f"fold_{k}"] = json.loads(done_metrics.read_text())
             log(f"fold {k}: finished earlier, reusing {done_preds}")
             continue
+        log(f"fold {k}: " + ", ".join(f"{name} {int(m.sum())} items ({len(set(groups[m]))} patients)"
+                                       for name, m in (("train", train), ("validation", val_mask), ("test", test))))
         prob, metrics[f"fold_{k}"] = _fit_fold(cfg, ds, y, groups, train, val_mask, test, len(classes), pre, fold_dir,
                                                k, log)
         rows = []
