@@ -10,12 +10,18 @@ from torch import nn
 
 
 def embeddings(model: nn.Module, loader) -> np.ndarray:
-    """Pre-logit features of a timm model for every item of ``loader`` (eval mode, no gradients)."""
+    """Pre-logit features of a timm model for every item of ``loader`` (eval mode, no gradients). Every module's
+    train/eval mode is restored afterwards: Lightning keeps the modes it finds, so a model left in eval mode
+    would fine-tune with frozen BatchNorm statistics and without dropout."""
+    modes = [(m, m.training) for m in model.modules()]
     model.eval()
-    outs = []
-    with torch.no_grad():
-        for x, *_ in loader:
-            outs.append(model.forward_head(model.forward_features(x), pre_logits=True).float().numpy())
+    try:
+        with torch.no_grad():
+            outs = [model.forward_head(model.forward_features(x), pre_logits=True).float().numpy()
+                    for x, *_ in loader]
+    finally:
+        for m, training in modes:
+            m.train(training)
     return np.concatenate(outs)
 
 
