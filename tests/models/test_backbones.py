@@ -82,3 +82,23 @@ def test_strategies_freeze_the_right_parameters():
     assert partial < two and any(n.startswith(f"blocks.{len(model.blocks) - 2}.") for n in two)
     with pytest.raises(ValueError, match="unknown strategy"):
         apply_strategy(model, "half")
+
+
+@pytest.mark.parametrize("strategy, all_batchnorm", [("linear", False), ("full", True), ("full", False)])
+def test_batchnorm_statistics_frozen_where_asked_while_scale_and_shift_train(strategy, all_batchnorm):
+    """One real optimiser step in training mode: frozen BatchNorm keeps its running statistics; with
+    ``all_batchnorm`` (--bn-stats frozen) every BatchNorm does, while its weight still changes under ``full``."""
+    from medgap.models.strategies import frozen_modules_in_eval
+
+    torch.manual_seed(0)
+    model = apply_strategy(create_model("efficientnet_lite0", "scratch", num_classes=3), strategy)
+    model.train()
+    frozen_modules_in_eval(model, all_batchnorm=all_batchnorm)
+    bn = model.bn1
+    mean0, weight0 = bn.running_mean.clone(), bn.weight.detach().clone()
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    torch.nn.functional.cross_entropy(model(torch.rand(4, 3, 64, 64)), torch.tensor([0, 1, 2, 0])).backward()
+    opt.step()
+    stats_kept = strategy == "linear" or all_batchnorm
+    assert torch.equal(bn.running_mean, mean0) == stats_kept
+    assert torch.equal(bn.weight.detach(), weight0) == (strategy == "linear")

@@ -55,6 +55,9 @@ def finetune_command(
                       "equal, then classes equal): the training sampler and the validation loss."),
     augment: bool = typer.Option(True, help="Random crop, rotation, flip, brightness/contrast while training."),
     label_smoothing: float = typer.Option(0.1, help="Cross-entropy label smoothing."),
+    bn_stats: str = typer.Option(
+        "auto", help="BatchNorm running statistics while fine-tuning: frozen (pretrained ones kept; scale and "
+                     "shift still train), train, or auto (frozen for pretrained weights, train for scratch)."),
     head_init: str = typer.Option(
         "logreg", help="Pretrained backbones: start fine-tuning from a logistic regression fitted on the frozen "
                        "features of the training part (logreg) or from a random head (random)."),
@@ -82,7 +85,7 @@ def finetune_command(
     cfg = FinetuneConfig(data=data, out=out, backbone=backbone, init=init, strategy=strategy,
                          trainable_stages=trainable_stages, folds=folds, image_size=image_size, epochs=epochs,
                          batch_size=batch_size, lr=lr, backbone_lr_scale=backbone_lr_scale, patience=patience,
-                         balance=balance, augment=augment, label_smoothing=label_smoothing, head_init=head_init,
+                         balance=balance, augment=augment, label_smoothing=label_smoothing, head_init=head_init, bn_stats=bn_stats,
                          video_stride=video_stride, seed=seed, classifier=classifier,
                          label_column=label_column, group_column=group_column, filter_column=fcol,
                          filter_values=fvals, accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices,

@@ -56,12 +56,13 @@ def apply_strategy(model: nn.Module, strategy: str, trainable_stages: int = 1) -
     return model
 
 
-def frozen_modules_in_eval(model: nn.Module) -> None:
-    """Keep BatchNorm layers whose parameters are all frozen in eval mode (statistics frozen too)."""
+def frozen_modules_in_eval(model: nn.Module, all_batchnorm: bool = False) -> None:
+    """Keep BatchNorm layers whose parameters are all frozen in eval mode (statistics frozen too); with
+    ``all_batchnorm``, every BatchNorm layer keeps its running statistics (its scale and shift still train)."""
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             params = list(m.parameters())
-            if params and not any(p.requires_grad for p in params):
+            if all_batchnorm or (params and not any(p.requires_grad for p in params)):
                 m.eval()
 
 

@@ -27,18 +27,21 @@ class Classifier(L.LightningModule):
     balance weights, so one long clip does not decide when to stop."""
 
     def __init__(self, model: nn.Module, lr: float = 1e-3, weight_decay: float = 1e-4,
-                 backbone_lr_scale: float = 0.1, warmup_fraction: float = 0.1, label_smoothing: float = 0.1):
+                 backbone_lr_scale: float = 0.1, warmup_fraction: float = 0.1, label_smoothing: float = 0.1,
+                 freeze_bn_stats: bool = False):
         super().__init__()
         self.model = model
         self.lr, self.weight_decay = lr, weight_decay
         self.backbone_lr_scale, self.warmup_fraction = backbone_lr_scale, warmup_fraction
         self.label_smoothing = label_smoothing
+        self.freeze_bn_stats = freeze_bn_stats
 
     def forward(self, x):
         return self.model(x)
 
     def on_train_epoch_start(self) -> None:
-        frozen_modules_in_eval(self.model)  # frozen BatchNorm keeps its ImageNet statistics
+        # frozen BatchNorm keeps its ImageNet statistics; with freeze_bn_stats every BatchNorm does
+        frozen_modules_in_eval(self.model, all_batchnorm=self.freeze_bn_stats)
 
     def _step(self, batch, stage: str):
         x, y, w = batch

@@ -42,6 +42,9 @@ class FinetuneConfig:
     balance: str = "class"
     """none, patient or class (see medgap.data.balance): training sampler and validation loss weights."""
     augment: bool = True
+    bn_stats: str = "auto"
+    """BatchNorm running statistics while fine-tuning: ``frozen`` (the pretrained ones; scale and shift still
+    train), ``train`` (updated from the batches), ``auto`` (frozen for pretrained weights, train for scratch)."""
     head_init: str = "logreg"
     """Pretrained backbones: start from a logistic regression fitted on the frozen features (``logreg``) or
     from a random head (``random``). Scratch models always start random."""
@@ -101,6 +104,8 @@ def run_finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> pd.
 
     if cfg.balance not in BALANCE_MODES:
         raise ValueError(f"unknown balance {cfg.balance!r}; choose one of {', '.join(BALANCE_MODES)}")
+    if cfg.bn_stats not in ("auto", "frozen", "train"):
+        raise ValueError(f"unknown bn_stats {cfg.bn_stats!r}; choose auto, frozen or train")
     if cfg.head_init not in ("logreg", "random"):
         raise ValueError(f"unknown head init {cfg.head_init!r}; choose logreg or random")
     from lightning.pytorch.utilities import rank_zero_only
@@ -233,7 +238,9 @@ def _fit_fold(cfg: FinetuneConfig, ds, y, groups, train, val_mask, test, n_class
         enable_model_summary=False, log_every_n_steps=1,
     )
     scale = 1.0 if str(cfg.init) == "scratch" else cfg.backbone_lr_scale
-    module = Classifier(model, lr=cfg.lr, backbone_lr_scale=scale, label_smoothing=cfg.label_smoothing)
+    freeze_bn = cfg.bn_stats == "frozen" or (cfg.bn_stats == "auto" and str(cfg.init) != "scratch")
+    module = Classifier(model, lr=cfg.lr, backbone_lr_scale=scale, label_smoothing=cfg.label_smoothing,
+                        freeze_bn_stats=freeze_bn)
     last = fold_dir / "last.ckpt"
     if last.exists():
         log(f"fold {k}: resuming from {last} (epoch {torch.load(last, map_location='cpu', weights_only=False)['epoch'] + 1})")
