@@ -30,9 +30,11 @@ def _quiet_lightning() -> None:
     epilog=(
         "Examples:\n\n"
         "  medgap finetune --data lus/ --out runs/lite0             # lus/<class>/<images or videos>\n\n"
-        "  medgap finetune --data MANIFEST.csv --filter modality=pocus,pocus_video --init scratch --out runs/scratch\n\n"
+        "  medgap finetune --data MANIFEST.csv --filter modality=pocus,pocus_video --init scratch -o runs/s\n\n"
         "  medgap finetune --data lus/ --strategy features --classifier svm --out runs/features\n\n"
-        "Then: medgap evaluate RUN_DIR. Rerunning the same command resumes unfinished folds from last.ckpt."
+        "Then: medgap evaluate RUN_DIR [--aggregate file]. Rerunning the same command resumes an interrupted run: "
+        "finished folds are kept, the unfinished one continues from its last.ckpt. Defaults and their reasons: "
+        "docs/training.md."
     ),
 )
 def finetune_command(
@@ -82,14 +84,14 @@ def finetune_command(
     if filter:
         fcol, _, rest = filter.partition("=")
         fvals = [v for v in rest.split(",") if v]
-    cfg = FinetuneConfig(data=data, out=out, backbone=backbone, init=init, strategy=strategy,
-                         trainable_stages=trainable_stages, folds=folds, image_size=image_size, epochs=epochs,
-                         batch_size=batch_size, lr=lr, backbone_lr_scale=backbone_lr_scale, patience=patience,
-                         balance=balance, augment=augment, label_smoothing=label_smoothing, head_init=head_init, bn_stats=bn_stats,
-                         video_stride=video_stride, seed=seed, classifier=classifier,
-                         label_column=label_column, group_column=group_column, filter_column=fcol,
-                         filter_values=fvals, accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices,
-                         num_nodes=num_nodes, ddp=ddp)
+    cfg = FinetuneConfig(
+        data=data, out=out, backbone=backbone, init=init, strategy=strategy, trainable_stages=trainable_stages,
+        folds=folds, image_size=image_size, epochs=epochs, batch_size=batch_size, lr=lr,
+        backbone_lr_scale=backbone_lr_scale, patience=patience, balance=balance, augment=augment,
+        label_smoothing=label_smoothing, head_init=head_init, bn_stats=bn_stats, video_stride=video_stride,
+        seed=seed, classifier=classifier, label_column=label_column, group_column=group_column,
+        filter_column=fcol, filter_values=fvals, accelerator=accelerator,
+        devices=int(devices) if devices.isdigit() else devices, num_nodes=num_nodes, ddp=ddp)
     _quiet_lightning()
     try:
         run_finetune(cfg, log=lambda s: console.print(s, soft_wrap=True))

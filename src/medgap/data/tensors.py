@@ -56,7 +56,7 @@ class TrainAugmentation:
     """Mild changes that keep a medical image's meaning: a crop of 70-100% of the area (aspect 0.85-1.15)
     resized back, +-10 degrees, horizontal flip, +-20% brightness and contrast; no colour changes (most medical
     images are gray). Geometry is one ``cv2.warpAffine`` per image: torchvision.transforms.v2's chain of the
-    same four steps costs about 7 ms per 128 px image on this CPU, a third of a training step, this well under 1 ms.
+    same four steps costs about 7 ms per 128 px image on a 2-core CPU, a third of a training step; this about 1 ms.
     Random numbers come from torch's generator, so ``seed_everything`` makes them reproducible."""
 
     def __init__(self, size: int, scale=(0.7, 1.0), ratio=(0.85, 1.15), degrees: float = 10.0,

@@ -243,7 +243,8 @@ def _fit_fold(cfg: FinetuneConfig, ds, y, groups, train, val_mask, test, n_class
                         freeze_bn_stats=freeze_bn)
     last = fold_dir / "last.ckpt"
     if last.exists():
-        log(f"fold {k}: resuming from {last} (epoch {torch.load(last, map_location='cpu', weights_only=False)['epoch'] + 1})")
+        done = torch.load(last, map_location="cpu", weights_only=False)["epoch"] + 1
+        log(f"fold {k}: resuming from {last} ({done} epoch(s) done)")
     trainer.fit(module, loader(train, training=True), loader(val_mask),
                 ckpt_path=str(last) if last.exists() else None)
     best = ckpt.best_model_path or latest.last_model_path or latest.best_model_path
