@@ -101,6 +101,9 @@ def test_killed_training_resumes_from_its_last_checkpoint(tiny_tree, tmp_path):
 
 def test_schedule_and_learning_rates_per_layer(tiny_tree, tmp_path):
     from medgap.models import apply_strategy, create_model
+    import lightning as L
+
+    from medgap.data import make_loader
     from medgap.train.module import Classifier, warmup_cosine
 
     total, warm = 100, 10
@@ -111,13 +114,18 @@ def test_schedule_and_learning_rates_per_layer(tiny_tree, tmp_path):
     model = apply_strategy(create_model("efficientnet_lite0", "scratch", num_classes=3), "partial", 1)
     module = Classifier(model, lr=1e-3, backbone_lr_scale=0.1)
 
-    class _Trainer:  # configure_optimizers reads the step count from the trainer Lightning attaches
-        estimated_stepping_batches = 50
-
-    module.trainer = _Trainer()
-    opt = module.configure_optimizers()["optimizer"]
+    images = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)
+    loader = make_loader(images, np.arange(16) % 3, np.arange(16), (0.5,) * 3, (0.5,) * 3, batch_size=4,
+                         training=True)
+    trainer = L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, accelerator="cpu")
+    trainer.fit(module, loader)  # a real fit: 2 epochs x 4 batches = 8 scheduler steps
+    opt = trainer.optimizers[0]
     backbone, head = opt.param_groups
     assert head["initial_lr"] == pytest.approx(1e-3) and backbone["initial_lr"] == pytest.approx(1e-4)
+    factor = warmup_cosine(8, 8, 1)  # after the last step: the end of the cosine
+    assert head["lr"] == pytest.approx(1e-3 * factor, abs=1e-12) and backbone["lr"] == pytest.approx(1e-4 * factor,
+                                                                                                      abs=1e-12)
     head_ids = {id(p) for p in model.get_classifier().parameters()}
     assert {id(p) for p in head["params"]} == head_ids
     trainable = {id(p) for p in model.parameters() if p.requires_grad}
