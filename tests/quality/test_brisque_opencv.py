@@ -22,7 +22,8 @@ from medgap.quality.brisque import brisque
 
 def test_ranking_agrees_with_opencv_on_shared_images(shared_data, shared_reference):
     man = pd.read_csv(shared_data / "MANIFEST.csv")
-    paths = man.path[man.modality != "pocus_video"].iloc[::8]
+    # the 785 still images the numbers above were measured on (not the videos or the CLIVE photos added later)
+    paths = man.path[man.modality.isin(["natural", "cxr", "ct", "mr", "pocus"])].iloc[::8]
     model = cv2.quality.QualityBRISQUE_create(
         str(shared_reference / "opencv_brisque" / "brisque_model_live.yml"),
         str(shared_reference / "opencv_brisque" / "brisque_range_live.yml"),

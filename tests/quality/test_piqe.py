@@ -21,7 +21,8 @@ def _gray(path):
 
 def _sample(shared_data, per_modality):
     man = pd.read_csv(shared_data / "MANIFEST.csv")
-    man = man[man.modality != "pocus_video"]
+    # the still-image modalities (../shared/data also holds videos and the CLIVE photos, tested elsewhere)
+    man = man[man.modality.isin(["natural", "cxr", "ct", "mr", "pocus"])]
     return [p for _, g in man.groupby("modality") for p in g.path.iloc[:: max(1, len(g) // per_modality)][:per_modality]]
 
 
