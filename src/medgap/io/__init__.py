@@ -6,9 +6,11 @@ See docs/io.md for the formats, the gray rule (:func:`to_gray255`) and how group
 from medgap.io.collection import CollectionError, Source, collect, embedded_default, read_manifest, scan_folder
 from medgap.io.errors import ImageReadError
 from medgap.io.frame import Frame, item_id, parse_item_id, to_gray255, to_rgb255
+from medgap.io.limits import DEFAULT_MAX_PIXELS
 from medgap.io.readers import SUPPORTED_SUFFIXES, read_frames
 
 __all__ = [
+    "DEFAULT_MAX_PIXELS",
     "SUPPORTED_SUFFIXES",
     "CollectionError",
     "Frame",

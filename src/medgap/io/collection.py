@@ -3,6 +3,7 @@ default of real images that installed packages ship)."""
 
 from __future__ import annotations
 
+import errno
 import functools
 import importlib.util
 import os
@@ -37,10 +38,22 @@ def _is_candidate(path: Path) -> bool:
     return suffix == "" and is_dicom_file(path)
 
 
+def _walk_error(e: OSError) -> None:
+    folder = e.filename or "?"
+    if e.errno in (errno.EACCES, errno.EPERM):
+        fix = "make it readable (chmod), or move it out of the collection"
+    else:
+        fix = "check the folder, or move it out of the collection"
+    raise CollectionError(
+        f"{folder}: cannot list this folder ({e.strerror or e}); its files would be left out silently: {fix}"
+    )
+
+
 def scan_folder(root: Path) -> list[Path]:
-    """Image files under ``root``, recursively, sorted; hidden files and folders are skipped."""
+    """Image files under ``root``, recursively, sorted; hidden files and folders are skipped. A folder that
+    cannot be listed raises :class:`CollectionError` (it would otherwise leave its files out silently)."""
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in os.walk(root, onerror=_walk_error):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if not name.startswith(".") and _is_candidate(Path(dirpath, name)):
@@ -84,7 +97,22 @@ def collect(
 
 def read_manifest(manifest: str | Path, *, group_column: str = "group", path_column: str = "path") -> list[Source]:
     csv = _need(Path(manifest), "manifest")
-    df = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    try:
+        df = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    except UnicodeDecodeError as e:
+        raise CollectionError(
+            f"{csv}: not UTF-8 text at line {_first_undecodable_line(csv)} ({e.reason}); save the manifest as "
+            "UTF-8 CSV"
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise CollectionError(f"{csv}: empty manifest (no header line); write a CSV with a header such as path,group") from None
+    except (pd.errors.ParserError, ValueError) as e:
+        msg = " ".join(str(e).split()).replace("Error tokenizing data. C error: ", "")
+        raise CollectionError(
+            f"{csv}: malformed CSV manifest ({msg}); fix the CSV at that line (quote fields that contain commas, close every quote)"
+        ) from None
+    except OSError as e:
+        raise CollectionError(f"{csv}: cannot read the manifest ({e.strerror or e})") from None
     for col, flag in ((path_column, "--path-column"), (group_column, "--group-column")):
         if col not in df.columns:
             raise CollectionError(
@@ -100,6 +128,18 @@ def read_manifest(manifest: str | Path, *, group_column: str = "group", path_col
             Source((p if p.is_absolute() else base / p).resolve(), rec[group_column], {c: rec[c] for c in extra_cols})
         )
     return sources
+
+
+def _first_undecodable_line(csv: Path) -> int | str:
+    try:
+        for number, line in enumerate(csv.read_bytes().split(b"\n"), start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    except OSError:
+        pass
+    return "?"
 
 
 # --- the embedded default -------------------------------------------------------------------------------------

@@ -74,12 +74,129 @@ def header_summary(ds) -> dict:
     }
 
 
-def read_dicom(path: Path) -> Iterator[Frame]:
-    from pydicom.pixels import apply_color_lut, apply_rescale, apply_voi_lut
+# Groups every image object carries (identification, patient, acquisition, study, image pixel, pixel data): a
+# file read without the 'DICM' marker that has none of them is not DICOM, whatever pydicom's force-read made of it.
+_DICOM_GROUPS = frozenset({0x0008, 0x0010, 0x0018, 0x0020, 0x0028, 0x7FE0})
+# pydicom warnings (logged too) that mean the pixel data is damaged, not merely unusual.
+_CORRUPT_WARNINGS = ("no jpeg eoi/eoc marker was found", "returned frame data may be invalid")
+_JPEG_STARTS = (b"\xff\xd8", b"\xff\x4f\xff\x51", b"\x00\x00\x00\x0cjP  ")  # JPEG/JPEG-LS SOI, J2K SOC, JP2
+
+
+def _frame_bytes(ds) -> float:
+    """Bytes of one native (uncompressed) frame; fractional for 1-bit data (frames are packed bit-wise)."""
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    samples = _int(ds.get("SamplesPerPixel", 1))
+    bits = int(ds.get("BitsAllocated", 0) or 0)
+    if "FloatPixelData" in ds:
+        bits = 32
+    elif "DoubleFloatPixelData" in ds:
+        bits = 64
+    n = rows * cols * samples * bits / 8
+    if str(ds.get("PhotometricInterpretation", "")) == "YBR_FULL_422":
+        n = n * 2 / 3  # PS3.3 C.7.6.3.1.2: two luminance samples share one Cb/Cr pair
+    return n
+
+
+def _pixel_bytes(ds) -> bytes:
+    for kw in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
+        if kw in ds:
+            return ds[kw].value or b""
+    return b""
+
+
+def check_frame_count(path: Path, ds, declared: int) -> None:
+    """The frames the pixel data holds must be the frames the header declares (``Number of Frames``, 1 when
+    absent): pydicom otherwise returns extra frames glued into one image, or fails on a frame late."""
+    from pydicom.encaps import parse_basic_offsets, parse_fragments
+
+    what = f"(0028,0008) Number of Frames = {declared}" if "NumberOfFrames" in ds else "the header (1 frame)"
+    ts = ds.file_meta.TransferSyntaxUID
+    data = _pixel_bytes(ds)
+    if not ts.is_encapsulated:
+        frame = _frame_bytes(ds)
+        if frame <= 0:
+            raise ImageReadError(path, "image pixel module invalid: Rows, Columns or Bits Allocated is 0")
+        expected = -(-int(frame * declared * 8) // 8)  # ceil for 1-bit data
+        whole = int(len(data) // frame)
+        if len(data) < expected:
+            raise ImageReadError(
+                path,
+                f"pixel data truncated: {len(data)} bytes, less than expected ({expected} bytes for {what} of "
+                f"{ds.Rows} x {ds.Columns}); it holds {whole} complete frame(s). Re-export or re-download the file",
+            )
+        if whole > declared:
+            raise ImageReadError(
+                path,
+                f"frame count mismatch: the pixel data holds {whole} frames of {ds.Rows} x {ds.Columns} but "
+                f"{what}; the header is wrong or the data damaged. Fix Number of Frames in the file if the extra "
+                f"frames are real",
+            )
+        return
+    try:
+        from io import BytesIO
+
+        buf = BytesIO(data)
+        offsets = parse_basic_offsets(buf)
+        if "ExtendedOffsetTable" in ds and ds.ExtendedOffsetTable:
+            found, how = len(ds.ExtendedOffsetTable) // 8, "Extended Offset Table entries"
+        elif offsets:
+            found, how = len(offsets), "Basic Offset Table entries"
+        else:
+            n_fragments, _ = parse_fragments(buf)
+            if n_fragments == declared:
+                return
+            if ts.name.startswith("RLE"):
+                found, how = n_fragments, "RLE fragments (one per frame)"
+            else:
+                from pydicom.encaps import generate_fragments
+
+                buf.seek(0)
+                parse_basic_offsets(buf)
+                found = sum(1 for f in generate_fragments(buf) if f[:2] == b"\xff\xd8" or f.startswith(_JPEG_STARTS))
+                how = "compressed frames"
+                if found == 0:
+                    return  # codestreams this check cannot see; the decoder decides
+    except ImageReadError:
+        raise
+    except Exception as e:  # noqa: BLE001 - damaged item tags in the encapsulated data
+        raise ImageReadError(path, f"encapsulated pixel data is damaged ({' '.join(str(e).split())})") from None
+    if found != declared:
+        more = found > declared
+        raise ImageReadError(
+            path,
+            f"frame count mismatch: the pixel data holds {found} {how} but {what}"
+            + ("; fix Number of Frames in the file if the extra frames are real" if more else
+               "; the file is truncated or damaged, re-export or re-download it"),
+        )
+
+
+def _palette_lut_is_8bit(ds) -> bool | None:
+    """True when the 16-bit palette entries hold 8-bit values (some writers do), from the LUT itself."""
+    from pydicom.pixels import apply_color_lut
+
+    try:
+        n, first, _ = (int(v) for v in ds.RedPaletteColorLookupTableDescriptor)
+        n = n or 65536
+        index = np.arange(first, first + n, dtype=np.int64).clip(0, 65535).astype(np.uint16)
+        return bool(apply_color_lut(index, ds).max() <= 255)
+    except Exception:  # noqa: BLE001 - unusual descriptors: decide from the pixels
+        return None
+
+
+def read_dicom(path: Path, max_pixels: int | None = None) -> Iterator[Frame]:
+    """Frame by frame (one decoded frame in memory at a time); values as ``ds.pixel_array`` followed by the
+    palette, modality rescale and VOI LUT steps gives them."""
+    from pydicom.pixels import apply_color_lut, apply_rescale, apply_voi_lut, iter_pixels
+
+    from medgap.io.limits import check_pixel_budget, logged_warnings
 
     ds = _open(path)
     if len(ds) == 0:
         raise ImageReadError(path, "no DICOM elements could be read (truncated, or not a DICOM file)")
+    if not getattr(ds, "preamble", None) and not any(t.group in _DICOM_GROUPS for t in ds.keys()):
+        raise ImageReadError(
+            path, "not a DICOM file (no 'DICM' marker at byte 128 and no DICOM image elements); check what the file is"
+        )
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         if "Rows" in ds and "Columns" in ds:
             raise ImageReadError(
@@ -88,8 +205,21 @@ def read_dicom(path: Path) -> Iterator[Frame]:
         sop = ds.get("SOPClassUID")
         what = getattr(sop, "name", None) or str(ds.get("Modality", "")) or "this object"
         raise ImageReadError(path, f"no pixel data ({what} holds no image)")
+    missing = [kw for kw in ("Rows", "Columns", "BitsAllocated") if kw not in ds]
+    if missing:
+        raise ImageReadError(
+            path, f"pixel data without {', '.join(missing)} in the header (image pixel module); the file is damaged"
+        )
+    if "NumberOfFrames" in ds:
+        try:
+            int(ds.NumberOfFrames)
+        except (TypeError, ValueError):
+            raise ImageReadError(path, f"invalid (0028,0008) Number of Frames {ds['NumberOfFrames'].value!r}") from None
     _ensure_transfer_syntax(ds)
     meta = header_summary(ds)
+    n_frames = meta["frames"]
+    check_pixel_budget(path, int(ds.Columns), int(ds.Rows), max_pixels)
+    check_frame_count(path, ds, n_frames)
     photometric = meta["photometric"]
     meta["monochrome1"] = photometric == "MONOCHROME1"
     meta["window"] = None
@@ -101,35 +231,52 @@ def read_dicom(path: Path) -> Iterator[Frame]:
         except (TypeError, ValueError):
             meta["window"] = None
     voi_lut = meta["window"] is None and "VOILUTSequence" in ds
-    n_frames = meta["frames"]
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            arr = ds.pixel_array  # YBR_FULL(_422) -> RGB (as_rgb), J2K YBR_ICT/RCT -> RGB by the decoder
-    except Exception as e:
-        msg = " ".join(f"{type(e).__name__}: {e}".split())
-        low = msg.lower()
-        if "exceptions were raised by all available plugins" in low:
-            reason = f"compressed pixel data ({meta['transfer_syntax']}) is damaged or non-conformant: {msg}"
-        elif "plugin" in low or "missing required dependencies" in low or "no pixel data handler" in low:
-            reason = f"cannot decode pixel data ({meta['transfer_syntax']}); {_FIX} ({msg})"
-        else:
-            reason = f"cannot decode pixel data ({meta['transfer_syntax']}): {msg}"
-        raise ImageReadError(path, reason) from None
-    if n_frames == 1:
-        arr = arr[None]
-    if photometric == "PALETTE COLOR":
-        arr = apply_color_lut(arr, ds)
-        if arr.dtype != np.uint8:
-            # 16-bit LUT entries normally span 0-65535; some writers store 8-bit values in them.
-            arr = arr.astype(np.uint8) if arr.max() <= 255 else np.floor(arr / 257.0 + 0.5).astype(np.uint8)
+    palette = photometric == "PALETTE COLOR"
+    rescale = "RescaleSlope" in ds or "RescaleIntercept" in ds or "ModalityLUTSequence" in ds
+    palette_8bit = _palette_lut_is_8bit(ds) if palette else None
+    if palette:
         meta["photometric"] = "PALETTE COLOR -> RGB"
-    elif arr.ndim == 3 and photometric.startswith("MONOCHROME"):
-        if "RescaleSlope" in ds or "RescaleIntercept" in ds or "ModalityLUTSequence" in ds:
-            arr = apply_rescale(arr, ds)
-        if voi_lut:
-            arr = apply_voi_lut(arr, ds, index=0)
-            bits = int(ds.VOILUTSequence[0].LUTDescriptor[2])
-            meta["range"] = (0.0, float(2**bits - 1))
-    for i in range(arr.shape[0]):
-        yield Frame(np.ascontiguousarray(arr[i]), i if n_frames > 1 else None, dict(meta))
+    if voi_lut and not palette and photometric.startswith("MONOCHROME"):
+        meta["range"] = (0.0, float(2 ** int(ds.VOILUTSequence[0].LUTDescriptor[2]) - 1))
+    frames = iter_pixels(ds, allow_excess_frames=False)  # YBR_FULL(_422) -> RGB, J2K YBR_ICT/RCT -> RGB
+    for i in range(n_frames):
+        try:
+            with warnings.catch_warnings(), logged_warnings("pydicom") as logged:
+                warnings.simplefilter("ignore")
+                arr = next(frames)
+        except StopIteration:
+            raise ImageReadError(path, f"pixel data ended after {i} of {n_frames} frames") from None
+        except (KeyboardInterrupt, SystemExit, GeneratorExit):
+            raise
+        except BaseException as e:  # noqa: BLE001 - decoder panics (pylibjpeg-rle) are BaseExceptions
+            raise ImageReadError(path, _decode_reason(e, meta, i, n_frames)) from None
+        bad = [m for m in logged if any(w in m.lower() for w in _CORRUPT_WARNINGS)]
+        if bad:
+            where = f"frame {i}: " if n_frames > 1 else ""
+            raise ImageReadError(path, f"compressed pixel data damaged ({where}{' '.join(bad[0].split())})")
+        if palette:
+            arr = apply_color_lut(arr, ds)
+            if arr.dtype != np.uint8:
+                # 16-bit LUT entries normally span 0-65535; some writers store 8-bit values in them.
+                small = palette_8bit if palette_8bit is not None else arr.max() <= 255
+                arr = arr.astype(np.uint8) if small else np.floor(arr / 257.0 + 0.5).astype(np.uint8)
+        elif arr.ndim == 2 and photometric.startswith("MONOCHROME"):
+            if rescale:
+                arr = apply_rescale(arr, ds)
+            if voi_lut:
+                arr = apply_voi_lut(arr, ds, index=0)
+        yield Frame(np.ascontiguousarray(arr), i if n_frames > 1 else None, dict(meta))
+
+
+def _decode_reason(e: BaseException, meta: dict, i: int, n: int) -> str:
+    msg = " ".join(f"{type(e).__name__}: {e}".split())
+    low = msg.lower()
+    where = f" (frame {i} of {n})" if n > 1 else ""
+    ts = meta["transfer_syntax"]
+    if not isinstance(e, Exception):
+        return f"compressed pixel data ({ts}) is damaged: the decoder crashed{where} ({msg})"
+    if "exceptions were raised by all available plugins" in low:
+        return f"compressed pixel data ({ts}) is damaged or non-conformant{where}: {msg}"
+    if "plugin" in low or "missing required dependencies" in low or "no pixel data handler" in low:
+        return f"cannot decode pixel data ({ts}); {_FIX} ({msg})"
+    return f"cannot decode pixel data ({ts}){where}: {msg}"

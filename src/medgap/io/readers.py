@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +14,7 @@ import numpy as np
 
 from medgap.io.errors import ImageReadError
 from medgap.io.frame import Frame
+from medgap.io.limits import DEFAULT_MAX_PIXELS, check_max_pixels, check_pixel_budget, describe, guarded
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp"})
 TIFF_SUFFIXES = frozenset({".tif", ".tiff"})
@@ -37,63 +41,162 @@ def is_dicom_file(path: str | Path) -> bool:
         return False
 
 
-def read_frames(path: str | Path, *, video_stride: int = 1, nifti_axis: int = 2) -> Iterator[Frame]:
+def read_frames(
+    path: str | Path,
+    *,
+    video_stride: int = 1,
+    nifti_axis: int = 2,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> Iterator[Frame]:
     """The 2-D images of a file, frame by frame (see :class:`Frame`). Raises :class:`ImageReadError`.
 
-    Formats: PNG, JPEG, BMP (OpenCV), TIFF incl. 16-bit and multi-page (tifffile), DICOM incl. compressed
-    and multi-frame (pydicom + pylibjpeg), NIfTI slices along ``nifti_axis`` (nibabel), video and GIF frames
-    0, stride, 2*stride, ... (PyAV).
+    Formats: PNG, JPEG, BMP (OpenCV; JPEG through a strict libjpeg-turbo decode), TIFF incl. 16-bit and
+    multi-page (page by page), DICOM incl. compressed and multi-frame (pydicom + pylibjpeg, frame by frame),
+    NIfTI slices along ``nifti_axis`` (nibabel, slice by slice), video and GIF frames 0, stride, 2*stride, ...
+    (PyAV).
+
+    ``max_pixels`` (default :data:`DEFAULT_MAX_PIXELS`, ``None`` for no limit) is the most pixels one frame may
+    have; larger files are refused before decoding wherever the header tells the size. Every failure while
+    opening or decoding, including decoder panics, is raised as :class:`ImageReadError`; invalid arguments
+    raise ``ValueError`` at once (before iteration).
     """
-    path = Path(path)
-    if video_stride < 1:
-        raise ValueError(f"video_stride must be >= 1, got {video_stride}")
-    if not path.exists():
-        raise ImageReadError(path, "no such file")
-    if path.is_dir():
-        raise ImageReadError(path, "is a folder; pass the files in it, or use medgap.io.collect() to scan it")
+    if isinstance(video_stride, bool) or not isinstance(video_stride, int) or video_stride < 1:
+        raise ValueError(f"video_stride must be an integer >= 1, got {video_stride!r}")
+    if isinstance(nifti_axis, bool) or not isinstance(nifti_axis, int) or not -3 <= nifti_axis <= 2:
+        raise ValueError(f"nifti_axis must be 0, 1 or 2 (or -3..-1), got {nifti_axis!r}")
+    check_max_pixels(max_pixels)
+    return guarded(path, _frames(Path(path), video_stride, nifti_axis, max_pixels))
+
+
+def _stat_reason(path: Path, e: OSError) -> str:
+    if e.errno == errno.ELOOP:
+        return "symbolic link loop (the link points back to itself); fix or remove the link"
+    if e.errno == errno.ENOENT:
+        if path.is_symlink():
+            return f"broken symbolic link (its target {os.readlink(path)} does not exist)"
+        return "no such file"
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied; make the file readable (chmod) or run as a user who can read it"
+    if e.errno == errno.ENAMETOOLONG:
+        return "file name too long"
+    return f"cannot access ({e.strerror or e})"
+
+
+def _frames(path: Path, video_stride: int, nifti_axis: int, max_pixels: int | None) -> Iterator[Frame]:
     try:
-        size = path.stat().st_size
+        st = path.stat()
     except OSError as e:
-        raise ImageReadError(path, f"cannot stat ({e.strerror})") from None
-    if size == 0:
+        raise ImageReadError(path, _stat_reason(path, e)) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageReadError(path, "is a folder; pass the files in it, or use medgap.io.collect() to scan it")
+    if st.st_size == 0:
         raise ImageReadError(path, "empty file (0 bytes)")
     suffix = suffix_of(path)
     if suffix in IMAGE_SUFFIXES:
-        yield _read_image(path, suffix)
+        yield _read_image(path, suffix, max_pixels)
     elif suffix in TIFF_SUFFIXES:
-        yield from _read_tiff(path)
+        yield from _read_tiff(path, max_pixels)
     elif suffix in DICOM_SUFFIXES or (suffix not in SUPPORTED_SUFFIXES and is_dicom_file(path)):
         from medgap.io.dicom import read_dicom
 
-        yield from read_dicom(path)
+        yield from read_dicom(path, max_pixels=max_pixels)
     elif suffix in NIFTI_SUFFIXES:
-        yield from _read_nifti(path, nifti_axis)
+        yield from _read_nifti(path, nifti_axis, max_pixels)
     elif suffix in VIDEO_SUFFIXES:
-        yield from _read_video(path, video_stride)
+        yield from _read_video(path, video_stride, max_pixels)
     else:
         raise ImageReadError(
             path, f"unsupported file type {suffix or '(no suffix)'}; supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}"
         )
 
 
-def _read_image(path: Path, suffix: str) -> Frame:
+def _read_image(path: Path, suffix: str, max_pixels: int | None) -> Frame:
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as e:
         raise ImageReadError(path, f"cannot read ({e.strerror})") from None
-    if suffix in (".jpg", ".jpeg") and data[:2].tobytes() == b"\xff\xd8":
+    raw = data.tobytes()
+    size = _header_size(path, raw)
+    if size is not None:
+        check_pixel_budget(path, size[0], size[1], max_pixels)
+    img = None
+    if raw[:3] == b"\xff\xd8\xff":  # a JPEG whatever its suffix (OpenCV decodes by content)
         # libjpeg decodes a truncated JPEG with a warning and grey fill; refuse it instead of scoring the fill.
         # The last scan (after the last SOS marker) must end with EOI; trailing bytes after EOI are fine.
-        raw = data.tobytes()
         sos = raw.rfind(b"\xff\xda")
         if sos < 0 or raw.find(b"\xff\xd9", sos) < 0:
             raise ImageReadError(path, "truncated JPEG (no end-of-image marker); re-export or re-download the file")
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    fmt = suffix.lstrip(".").replace("jpg", "jpeg")
+        img = _decode_jpeg_strict(path, raw)
     if img is None:
-        img = _read_with_pillow(path)
-    img = _bgr_to_rgb(img)
+        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        if img is None:
+            img = _read_with_pillow(path)
+        img = _bgr_to_rgb(img)
+    fmt = suffix.lstrip(".").replace("jpg", "jpeg")
     return Frame(img, None, {"format": fmt, "bits": img.dtype.itemsize * 8, "window": None, "range": None})
+
+
+def _header_size(path: Path, raw: bytes) -> tuple[int, int] | None:
+    """(width, height) from the header of a PNG, BMP or JPEG (or whatever Pillow identifies), without decoding."""
+    if raw[:8] == b"\x89PNG\r\n\x1a\n" and raw[12:16] == b"IHDR" and len(raw) >= 24:
+        return struct.unpack(">II", raw[16:24])
+    if raw[:2] == b"BM" and len(raw) >= 26:
+        (header_len,) = struct.unpack("<I", raw[14:18])
+        if header_len == 12:  # OS/2 BITMAPCOREHEADER
+            return struct.unpack("<HH", raw[18:22])
+        w, h = struct.unpack("<ii", raw[18:26])
+        return abs(w), abs(h)  # negative height: top-down rows
+    if raw[:3] == b"\xff\xd8\xff":
+        import simplejpeg
+
+        try:
+            h, w, _, _ = simplejpeg.decode_jpeg_header(raw)
+            return w, h
+        except ValueError:
+            pass  # subsampling libjpeg-turbo's header API does not name: Pillow reads the SOF marker below
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except Image.DecompressionBombError as e:  # Pillow's own limit (> 179 MP) is reached before ours can be
+        raise ImageReadError(path, f"image too large to decode ({e}); refused before decoding") from None
+    except Exception:  # noqa: BLE001 - not identified: OpenCV and Pillow's decode give the reason below
+        return None
+
+
+def _decode_jpeg_strict(path: Path, raw: bytes) -> np.ndarray | None:
+    """RGB (or gray HxW) pixels of a JPEG, refusing corrupt entropy-coded data.
+
+    libjpeg decodes damaged data with a warning ("Corrupt JPEG data: ...", "Premature end of data segment") and
+    garbage pixels; OpenCV only prints it. simplejpeg runs the same libjpeg-turbo with warnings as errors and
+    gives pixels bit-identical to OpenCV's (all 1,314 JPEGs of ../shared/data; docs/io.md). ``None`` means
+    libjpeg-turbo's API cannot decode this JPEG at all (e.g. 12-bit, CMYK conversion): OpenCV decides then.
+    """
+    import simplejpeg
+
+    try:
+        _, _, colorspace, _ = simplejpeg.decode_jpeg_header(raw)
+    except ValueError:
+        return None
+    if colorspace not in ("Gray", "YCbCr", "RGB"):
+        target = "CMYK"  # CMYK/YCCK: validate strictly here, OpenCV's conversion gives the pixels
+    else:
+        target = "GRAY" if colorspace == "Gray" else "RGB"
+    try:
+        img = simplejpeg.decode_jpeg(raw, colorspace=target, strict=True)
+    except ValueError as e:
+        try:
+            simplejpeg.decode_jpeg(raw, colorspace=target, strict=False)
+        except ValueError:
+            return None  # not a libjpeg warning but something it cannot decode: OpenCV / Pillow decide
+        raise ImageReadError(
+            path, f"corrupt JPEG data: {' '.join(str(e).split())}; the decoded image would be damaged, "
+            "re-export or re-download the file"
+        ) from None
+    if target == "CMYK":
+        return None
+    return np.ascontiguousarray(img[..., 0]) if target == "GRAY" else img
 
 
 def _read_with_pillow(path: Path) -> np.ndarray:
@@ -121,65 +224,124 @@ def _bgr_to_rgb(img: np.ndarray) -> np.ndarray:
     return img
 
 
-def _read_tiff(path: Path) -> Iterator[Frame]:
-    # OpenCV's libtiff covers the usual codecs (LZW, deflate, JPEG, PackBits) without extra packages;
-    # tifffile is the fallback for what it refuses (e.g. float or unusual sample layouts).
-    ok, pages = cv2.imdecodemulti(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    if ok and pages:
-        multi = len(pages) > 1
-        for i, page in enumerate(pages):
-            arr = _bgr_to_rgb(page)
-            meta = {"format": "tiff", "bits": arr.dtype.itemsize * 8, "window": None, "range": None}
-            yield Frame(arr, i if multi else None, meta)
-        return
+def _read_tiff(path: Path, max_pixels: int | None) -> Iterator[Frame]:
+    """Page by page: tifffile reads the page directory (shapes for the pixel budget), OpenCV's libtiff decodes
+    each page (LZW, deflate, JPEG, PackBits without extra packages); tifffile decodes what OpenCV refuses (e.g.
+    float or unusual sample layouts). Only one decoded page is held at a time."""
     import tifffile
 
     try:
-        with tifffile.TiffFile(path) as tif:
-            pages = list(tif.pages)
-            multi = len(pages) > 1
-            for i, page in enumerate(pages):
+        tif = tifffile.TiffFile(path)
+    except Exception as e:  # noqa: BLE001 - tifffile raises many types for damaged files
+        raise ImageReadError(path, f"not a readable TIFF ({describe(e)})") from None
+    with tif:
+        try:
+            n = len(tif.pages)
+        except Exception as e:  # noqa: BLE001 - a damaged page chain
+            raise ImageReadError(path, f"not a readable TIFF: damaged page directory ({describe(e)})") from None
+        if n == 0:
+            raise ImageReadError(path, "TIFF without pages")
+        data = np.fromfile(path, dtype=np.uint8)
+        multi = n > 1
+        for i in range(n):
+            try:
+                page = tif.pages[i]
+                shape = page.shape
+                height, width = (page.imagelength, page.imagewidth) if hasattr(page, "imagelength") else shape[:2]
+            except Exception as e:  # noqa: BLE001
+                raise ImageReadError(path, f"TIFF page {i} is damaged ({describe(e)})") from None
+            what = f"TIFF page {i}" if multi else "image"
+            check_pixel_budget(path, width, height, max_pixels, what)
+            ok, mats = cv2.imdecodemulti(data, cv2.IMREAD_UNCHANGED, None, (i, i + 1))
+            if ok and mats:
+                arr = _bgr_to_rgb(mats[0])
+                del mats
+                meta = {"format": "tiff", "bits": arr.dtype.itemsize * 8, "window": None, "range": None}
+                yield Frame(arr, i if multi else None, meta)
+                continue
+            try:
                 arr = page.asarray()
-                if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[2] not in (3, 4):
-                    arr = np.moveaxis(arr, 0, -1)  # planar RGB
-                if arr.ndim == 3 and arr.shape[2] == 4:
-                    arr = arr[..., :3]
-                bits = int(getattr(page, "bitspersample", arr.dtype.itemsize * 8))
-                meta = {"format": "tiff", "bits": bits, "window": None, "range": None}
-                yield Frame(np.ascontiguousarray(arr), i if multi else None, meta)
-    except Exception as e:  # tifffile raises many types for damaged files
-        raise ImageReadError(path, f"not a readable TIFF ({type(e).__name__}: {e})") from None
+            except Exception as e:  # noqa: BLE001 - tifffile raises many types for damaged files
+                raise ImageReadError(path, f"not a readable TIFF ({describe(e)})") from None
+            if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[2] not in (3, 4):
+                arr = np.moveaxis(arr, 0, -1)  # planar RGB
+            if arr.ndim == 3 and arr.shape[2] == 4:
+                arr = arr[..., :3]
+            bits = int(getattr(page, "bitspersample", arr.dtype.itemsize * 8))
+            meta = {"format": "tiff", "bits": bits, "window": None, "range": None}
+            yield Frame(np.ascontiguousarray(arr), i if multi else None, meta)
 
 
-def _read_nifti(path: Path, axis: int) -> Iterator[Frame]:
+def _read_nifti(path: Path, axis: int, max_pixels: int | None) -> Iterator[Frame]:
+    """Slice by slice from nibabel's array proxy (memory-mapped for .nii); the min-max range every slice is scaled
+    with is the whole (first) volume's, found in a first streaming pass over the slabs along the last voxel axis
+    (contiguous on disk)."""
     import nibabel as nib
 
+    # gzip has no random access: keep one decompressing handle open so that the slabs along the last axis are
+    # read forward once per pass (reopening would decompress from the start for every slice).
+    compressed = str(path).lower().endswith(".gz")
     try:
-        img = nib.load(str(path))
-        data = np.asanyarray(img.dataobj)
-    except Exception as e:  # nibabel raises ImageFileError, EOFError, zlib errors...
-        raise ImageReadError(path, f"not a readable NIfTI file ({type(e).__name__}: {e})") from None
-    meta: dict = {"format": "nifti", "bits": data.dtype.itemsize * 8, "window": None}
-    if data.ndim == 4:
-        data = data[..., 0]
+        img = nib.load(str(path), keep_file_open=True) if compressed else nib.load(str(path))
+        proxy = img.dataobj
+        shape = tuple(int(n) for n in proxy.shape)
+    except Exception as e:  # noqa: BLE001 - nibabel raises ImageFileError, EOFError, zlib errors...
+        raise ImageReadError(path, f"not a readable NIfTI file ({describe(e)})") from None
+    meta: dict = {"format": "nifti", "window": None}
+    tail: tuple = ()
+    if len(shape) == 4:
+        tail = (0,)
         meta["note"] = "4-D volume: first volume only"
-    if data.ndim == 2:
-        data = data[..., None]
-    if data.ndim != 3:
-        raise ImageReadError(path, f"expected a 2-D, 3-D or 4-D volume, got shape {data.shape}")
-    if not -3 <= axis <= 2:
-        raise ValueError(f"nifti_axis must be 0, 1 or 2, got {axis}")
-    finite = data[np.isfinite(data)] if data.dtype.kind == "f" else data
-    meta["range"] = (float(finite.min()), float(finite.max())) if finite.size else None
-    meta["axis"] = axis % 3
-    n = data.shape[axis]
+    elif len(shape) not in (2, 3):
+        raise ImageReadError(path, f"expected a 2-D, 3-D or 4-D volume, got shape {shape}")
+    vol = shape[:3] if len(shape) >= 3 else (*shape, 1)
+    axis %= 3
+    rest = [vol[d] for d in range(3) if d != axis]
+    check_pixel_budget(path, rest[0], rest[1], max_pixels, f"NIfTI slice along axis {axis}")
+
+    whole = None
+    if len(shape) == 2 or (compressed and axis != 2):
+        # A 2-D image is one slice anyway; slices across the gzip stream's order would each decompress the
+        # whole file, so a compressed volume cut along axis 0 or 1 is read whole (as before).
+        try:
+            whole = np.asanyarray(proxy[(..., *tail)]) if tail else np.asanyarray(proxy)
+        except Exception as e:  # noqa: BLE001
+            raise ImageReadError(path, f"not a readable NIfTI file ({describe(e)})") from None
+        if whole.ndim == 2:
+            whole = whole[..., None]
+
+    def slab(d: int, k: int) -> np.ndarray:
+        """The 2-D slice k of the (first) volume along voxel axis d, values scaled as nibabel scales them."""
+        if whole is not None:
+            return np.take(whole, k, axis=d)
+        try:
+            index = [slice(None)] * 3
+            index[d] = k
+            return np.asanyarray(proxy[(*index, *tail)])
+        except Exception as e:  # noqa: BLE001 - truncated or damaged voxel data
+            raise ImageReadError(path, f"not a readable NIfTI file ({describe(e)})") from None
+
+    lo = hi = None
+    dtype = None
+    for z in range(vol[2]):
+        sl = slab(2, z)
+        dtype = sl.dtype
+        finite = sl[np.isfinite(sl)] if sl.dtype.kind == "f" else sl
+        if finite.size:
+            a, b = finite.min(), finite.max()
+            lo = a if lo is None else min(lo, a)
+            hi = b if hi is None else max(hi, b)
+    meta["bits"] = dtype.itemsize * 8 if dtype is not None else 0
+    meta["range"] = (float(lo), float(hi)) if lo is not None else None
+    meta["axis"] = axis
+    n = vol[axis]
     for k in range(n):
         # Show slices as radiology viewers do: first voxel axis left-right, second bottom-to-top.
-        sl = np.flipud(np.take(data, k, axis=axis).T)
+        sl = np.flipud(slab(axis, k).T)
         yield Frame(np.ascontiguousarray(sl), k if n > 1 else None, dict(meta))
 
 
-def _read_video(path: Path, stride: int) -> Iterator[Frame]:
+def _read_video(path: Path, stride: int, max_pixels: int | None) -> Iterator[Frame]:
     import av
 
     try:
@@ -190,6 +352,7 @@ def _read_video(path: Path, stride: int) -> Iterator[Frame]:
         if not container.streams.video:
             raise ImageReadError(path, "no video stream in the file")
         stream = container.streams.video[0]
+        check_pixel_budget(path, stream.codec_context.width, stream.codec_context.height, max_pixels, "video frame")
         stream.thread_type = "AUTO"
         fmt = "gif" if suffix_of(path) == ".gif" else "video"
         fps = float(stream.average_rate) if stream.average_rate else None
