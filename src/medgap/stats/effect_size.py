@@ -92,9 +92,37 @@ def effect_size(a: npt.ArrayLike, b: npt.ArrayLike, confidence: float = 0.95,
 
 
 def _effect_rows(groups: dict[str, np.ndarray], pairs: list[tuple[str, str]], confidence: float) -> pd.DataFrame:
+    """``effect_size`` for every pair at once, from per-group n, mean and sum of squares (the same arithmetic
+    as ``effect_size``; one call per pair took seconds at 150 groups, 11175 pairs, through scipy's t.ppf)."""
     columns = ["group_a", "group_b", *EffectSize.__dataclass_fields__]
-    rows = [{"group_a": a, "group_b": b, **effect_size(groups[a], groups[b], confidence).to_dict()} for a, b in pairs]
-    return pd.DataFrame(rows, columns=columns)
+    if not pairs:
+        return pd.DataFrame(columns=columns)
+    names = list(groups)
+    pos = {g: i for i, g in enumerate(names)}
+    n = np.array([groups[g].size for g in names])
+    mean = np.array([groups[g].mean() for g in names])
+    ss = np.array([sum_of_squares(groups[g]) for g in names])
+    a = np.array([pos[x] for x, _ in pairs])
+    b = np.array([pos[y] for _, y in pairs])
+    na, nb = n[a], n[b]
+    small = np.minimum(na, nb) < 2
+    diff = mean[b] - mean[a]
+    dof = na + nb - 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pooled = np.where(small, np.nan, np.sqrt((ss[a] + ss[b]) / dof))
+        zero = pooled == 0
+        d = np.where(small | zero, np.nan, diff / pooled)
+        g = d * np.where(small, np.nan, 1 - 3 / (4 * dof - 1))  # hedges_correction, vectorised
+        crit = stats.t.ppf((1 + confidence) / 2, np.where(small, 1, dof))
+        out = {"group_a": [x for x, _ in pairs], "group_b": [y for _, y in pairs], "n_a": na, "n_b": nb,
+               "mean_diff": diff, "pooled_sd": pooled}
+        for name, stat in (("d", d), ("g", g)):
+            se = np.sqrt((na + nb) / (na * nb) + stat**2 / (2 * (na + nb)))
+            half = np.where(np.isfinite(stat), crit * se, np.nan)  # effect_size_ci: NaN for small or non-finite
+            out["cohen_d" if name == "d" else "hedges_g"] = stat
+            out[f"{name}_ci_low"], out[f"{name}_ci_high"] = stat - half, stat + half
+    out["small_group"], out["zero_sd"] = small, zero
+    return pd.DataFrame(out, columns=columns)
 
 
 def pairwise_effect_sizes(data: GroupInput, value: str | None = None, group: str | None = None,
