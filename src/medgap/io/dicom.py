@@ -109,7 +109,7 @@ def check_frame_count(path: Path, ds, declared: int) -> None:
     absent): pydicom otherwise returns extra frames glued into one image, or fails on a frame late."""
     from pydicom.encaps import parse_basic_offsets, parse_fragments
 
-    what = f"(0028,0008) Number of Frames = {declared}" if "NumberOfFrames" in ds else "the header (1 frame)"
+    what = f"the header declares {declared} ({'(0028,0008) Number of Frames' if 'NumberOfFrames' in ds else 'no Number of Frames element'})"
     ts = ds.file_meta.TransferSyntaxUID
     data = _pixel_bytes(ds)
     if not ts.is_encapsulated:
@@ -121,15 +121,15 @@ def check_frame_count(path: Path, ds, declared: int) -> None:
         if len(data) < expected:
             raise ImageReadError(
                 path,
-                f"pixel data truncated: {len(data)} bytes, less than expected ({expected} bytes for {what} of "
-                f"{ds.Rows} x {ds.Columns}); it holds {whole} complete frame(s). Re-export or re-download the file",
+                f"pixel data truncated: {len(data)} bytes, less than expected ({expected} bytes): it holds {whole} "
+                f"complete frame(s) of {ds.Rows} x {ds.Columns}, {what}. Re-export or re-download the file",
             )
         if whole > declared:
             raise ImageReadError(
                 path,
-                f"frame count mismatch: the pixel data holds {whole} frames of {ds.Rows} x {ds.Columns} but "
-                f"{what}; the header is wrong or the data damaged. Fix Number of Frames in the file if the extra "
-                f"frames are real",
+                f"frame count mismatch: the pixel data holds {whole} frames of {ds.Rows} x {ds.Columns}, {what}; "
+                "the header is wrong or the data damaged (set Number of Frames in the file if the extra frames are "
+                "real)",
             )
         return
     try:
@@ -138,22 +138,22 @@ def check_frame_count(path: Path, ds, declared: int) -> None:
         buf = BytesIO(data)
         offsets = parse_basic_offsets(buf)
         if "ExtendedOffsetTable" in ds and ds.ExtendedOffsetTable:
-            found, how = len(ds.ExtendedOffsetTable) // 8, "Extended Offset Table entries"
+            found, how = len(ds.ExtendedOffsetTable) // 8, "Extended Offset Table"
         elif offsets:
-            found, how = len(offsets), "Basic Offset Table entries"
+            found, how = len(offsets), "Basic Offset Table"
         else:
             n_fragments, _ = parse_fragments(buf)
             if n_fragments == declared:
                 return
             if ts.name.startswith("RLE"):
-                found, how = n_fragments, "RLE fragments (one per frame)"
+                found, how = n_fragments, "RLE fragments, one per frame"
             else:
                 from pydicom.encaps import generate_fragments
 
                 buf.seek(0)
                 parse_basic_offsets(buf)
                 found = sum(1 for f in generate_fragments(buf) if f[:2] == b"\xff\xd8" or f.startswith(_JPEG_STARTS))
-                how = "compressed frames"
+                how = "compressed codestreams"
                 if found == 0:
                     return  # codestreams this check cannot see; the decoder decides
     except ImageReadError:
@@ -164,9 +164,9 @@ def check_frame_count(path: Path, ds, declared: int) -> None:
         more = found > declared
         raise ImageReadError(
             path,
-            f"frame count mismatch: the pixel data holds {found} {how} but {what}"
-            + ("; fix Number of Frames in the file if the extra frames are real" if more else
-               "; the file is truncated or damaged, re-export or re-download it"),
+            f"frame count mismatch: the pixel data holds {found} frames ({how}), {what}"
+            + ("; the header is wrong or the data damaged (set Number of Frames in the file if the extra frames are "
+               "real)" if more else "; the file is truncated or damaged, re-export or re-download it"),
         )
 
 

@@ -190,8 +190,11 @@ def _decode_jpeg_strict(path: Path, raw: bytes) -> np.ndarray | None:
             simplejpeg.decode_jpeg(raw, colorspace=target, strict=False)
         except ValueError:
             return None  # not a libjpeg warning but something it cannot decode: OpenCV / Pillow decide
+        msg = " ".join(str(e).split())
+        if msg.lower().startswith("corrupt jpeg data"):
+            msg = msg[len("corrupt jpeg data") :].lstrip(": ")
         raise ImageReadError(
-            path, f"corrupt JPEG data: {' '.join(str(e).split())}; the decoded image would be damaged, "
+            path, f"corrupt JPEG data: {msg}; the decoded image would be damaged, "
             "re-export or re-download the file"
         ) from None
     if target == "CMYK":
