@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 
-import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -31,19 +30,6 @@ def test_grouped_folds_never_leak_and_are_reproducible():
     assert not set(groups[train][val]) & set(groups[train][~val])
     with pytest.raises(ValueError, match="folds"):
         grouped_folds(labels, groups, 31, seed=1)
-
-
-@pytest.fixture()
-def tiny_tree(tmp_path):
-    """3 classes x 8 images: a class is a dominant colour, so a scratch model can learn something in 2 epochs."""
-    rng = np.random.default_rng(0)
-    for c, colour in enumerate([(200, 40, 40), (40, 200, 40), (40, 40, 200)]):
-        d = tmp_path / "data" / f"class{c}"
-        d.mkdir(parents=True)
-        for i in range(8):
-            img = np.clip(rng.normal(colour, 30, (40, 40, 3)), 0, 255).astype(np.uint8)
-            cv2.imwrite(str(d / f"{i}.png"), img[..., ::-1])
-    return tmp_path / "data"
 
 
 def test_finetune_writes_a_complete_run_and_a_rerun_reuses_it(tiny_tree, tmp_path):
@@ -80,14 +66,14 @@ def test_killed_training_resumes_from_its_last_checkpoint(tiny_tree, tmp_path):
     last = out / "fold_0" / "last.ckpt"
     deadline = time.time() + 180
     while time.time() < deadline and proc.poll() is None:
-        if last.exists() and torch.load(last, weights_only=False)["epoch"] >= 1:
+        if last.exists() and torch.load(last, weights_only=True)["epoch"] >= 1:
             break
         time.sleep(0.05)
     proc.kill()
     proc.wait()
     if not last.exists() or (out / "fold_0" / "metrics.json").exists():
         pytest.fail("fold 0 finished or never checkpointed before the kill; cannot test an interruption")
-    killed_at = torch.load(last, weights_only=False)["epoch"]
+    killed_at = torch.load(last, weights_only=True)["epoch"]
     said = []
     cfg = FinetuneConfig(data=tiny_tree, out=out, init="scratch", folds=2, epochs=6, patience=100, image_size=32,
                          batch_size=8)
@@ -157,6 +143,6 @@ def test_ddp_on_two_cpu_processes_shards_training_and_predicts_every_item(tiny_t
     for k in (0, 1):
         n_train = int(((split.fold == k) & (split.role == "train")).sum())
         per_process = -(-n_train // 2)  # DistributedSampler: ceil(n / processes) items each
-        steps = torch.load(out / f"fold_{k}" / "last.ckpt", weights_only=False)["global_step"]
+        steps = torch.load(out / f"fold_{k}" / "last.ckpt", weights_only=True)["global_step"]
         assert steps == 2 * (per_process // 4), (k, n_train, steps)
         assert steps < 2 * (n_train // 4)  # what one process alone would step

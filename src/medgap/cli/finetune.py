@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from medgap.cli import app
-from medgap.cli._common import EXIT_OK, EXIT_USAGE, console
+from medgap.cli._common import EXIT_OK, EXIT_USAGE, UsageError, console
 
 
 def _quiet_lightning() -> None:
@@ -80,22 +80,43 @@ def finetune_command(
     from medgap.models import PretrainedUnavailable
     from medgap.train import FinetuneConfig, run_finetune
 
-    fcol, fvals = None, []
-    if filter:
-        fcol, _, rest = filter.partition("=")
-        fvals = [v for v in rest.split(",") if v]
-    cfg = FinetuneConfig(
-        data=data, out=out, backbone=backbone, init=init, strategy=strategy, trainable_stages=trainable_stages,
-        folds=folds, image_size=image_size, epochs=epochs, batch_size=batch_size, lr=lr,
-        backbone_lr_scale=backbone_lr_scale, patience=patience, balance=balance, augment=augment,
-        label_smoothing=label_smoothing, head_init=head_init, bn_stats=bn_stats, video_stride=video_stride,
-        seed=seed, classifier=classifier, label_column=label_column, group_column=group_column,
-        filter_column=fcol, filter_values=fvals, accelerator=accelerator,
-        devices=int(devices) if devices.isdigit() else devices, num_nodes=num_nodes, ddp=ddp)
-    _quiet_lightning()
+    from rich.markup import escape
+
     try:
-        run_finetune(cfg, log=lambda s: console.print(s, soft_wrap=True))
+        fcol, fvals = _parse_filter(filter)
+        cfg = FinetuneConfig(
+            data=data, out=out, backbone=backbone, init=init, strategy=strategy, trainable_stages=trainable_stages,
+            folds=folds, image_size=image_size, epochs=epochs, batch_size=batch_size, lr=lr,
+            backbone_lr_scale=backbone_lr_scale, patience=patience, balance=balance, augment=augment,
+            label_smoothing=label_smoothing, head_init=head_init, bn_stats=bn_stats, video_stride=video_stride,
+            seed=seed, classifier=classifier, label_column=label_column, group_column=group_column,
+            filter_column=fcol, filter_values=fvals, accelerator=accelerator, devices=_parse_devices(devices),
+            num_nodes=num_nodes, ddp=ddp)
+        _quiet_lightning()
+        # markup=False: paths and class names are printed as they are ("[old].png" stays)
+        run_finetune(cfg, log=lambda s: console.print(s, soft_wrap=True, markup=False))
     except (CollectionError, PretrainedUnavailable, ValueError, FileNotFoundError) as e:
-        console.print(f"[red]error:[/] {e}")
+        # ValueError covers UsageError, ConfigError (an option), CheckpointError (a checkpoint in the run directory)
+        console.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(EXIT_USAGE) from None
     raise typer.Exit(EXIT_OK)
+
+
+def _parse_filter(spec: str | None) -> tuple[str | None, list[str]]:
+    """``--filter COLUMN=V1,V2`` -> (column, values); anything else is a usage error, never ignored."""
+    if spec is None:
+        return None, []
+    column, sep, rest = spec.partition("=")
+    values = [v.strip() for v in rest.split(",") if v.strip()]
+    if not sep or not column.strip() or not values:
+        raise UsageError(f"--filter takes COLUMN=V1,V2 (for example --filter modality=pocus,pocus_video), got "
+                         f"{spec!r}")
+    return column.strip(), values
+
+
+def _parse_devices(spec: str) -> int | str:
+    if spec == "auto":
+        return spec
+    if spec.isdigit() and int(spec) >= 1:
+        return int(spec)
+    raise UsageError(f"--devices takes a number of devices (1 or more) or 'auto', got {spec!r}")

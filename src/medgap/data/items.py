@@ -48,8 +48,18 @@ def items_from_manifest(csv: str | Path, *, path_column: str = "path", label_col
     needed = [c for c in (path_column, label_column) if c not in df.columns]
     if needed:
         raise CollectionError(f"{csv}: no column {', '.join(needed)}; columns are {', '.join(df.columns)}")
-    if filter_column and filter_values:
+    if filter_column or filter_values:
+        if not (filter_column and filter_values):
+            raise CollectionError(f"{csv}: a filter needs a column and values, COLUMN=V1,V2 (e.g. modality=pocus); "
+                                  f"got column {filter_column!r}, values {list(filter_values)}")
+        if filter_column not in df.columns:
+            raise CollectionError(f"{csv}: no column {filter_column!r} to filter on; columns are "
+                                  f"{', '.join(df.columns)}")
+        available = sorted(set(df[filter_column]))
         df = df[df[filter_column].isin(filter_values)]
+        if df.empty:
+            raise CollectionError(f"{csv}: no row has {filter_column} in {list(filter_values)}; its values are "
+                                  f"{', '.join(available[:20])}{' ...' if len(available) > 20 else ''}")
     items = []
     for r in df.itertuples(index=False):
         rec = dict(zip(df.columns, r))
@@ -63,9 +73,14 @@ def items_from_manifest(csv: str | Path, *, path_column: str = "path", label_col
 
 
 def load_items(data: str | Path, **manifest_kw) -> list[LabelledItem]:
-    """A folder tree or a CSV manifest."""
+    """A folder tree or a CSV manifest. A filter (``filter_column``/``filter_values``) needs a manifest."""
     data = Path(data)
-    return items_from_manifest(data, **manifest_kw) if data.suffix.lower() == ".csv" else items_from_folder(data)
+    if data.suffix.lower() == ".csv":
+        return items_from_manifest(data, **manifest_kw)
+    if manifest_kw.get("filter_column") or manifest_kw.get("filter_values"):
+        raise CollectionError(f"{data}: a filter selects manifest rows, and this is a folder; pass a CSV manifest "
+                              f"with --data, or leave out the filter (remove the class folders you do not want)")
+    return items_from_folder(data)
 
 
 def is_video(path: Path) -> bool:

@@ -31,20 +31,38 @@ def to_square_uint8(frame, size: int) -> np.ndarray:
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
+def decoder_failure(e: BaseException) -> str:
+    """The reason recorded for a file whose decoder raised something other than ImageReadError."""
+    text = str(e).strip().splitlines()
+    detail = f"{type(e).__name__}: {text[0][:200]}" if text else type(e).__name__
+    return f"the decoder failed on this file, which is probably damaged ({detail})"
+
+
 def decode_items(items: Sequence[LabelledItem], size: int, video_stride: int = 10,
                  progress: Callable[[int, int], None] | None = None) -> DecodedSet:
+    """Every frame of every item as a ``size`` x ``size`` RGB uint8 image. A file that cannot be decoded,
+    whatever its decoder raises (KeyboardInterrupt and SystemExit aside), is left out whole and listed in
+    ``failures`` with its reason; only when no file decodes is a ValueError raised."""
     imgs, ids, paths, frames, labels, groups, failures = [], [], [], [], [], [], []
     for n, it in enumerate(items):
         try:
-            for fr in read_frames(it.path, video_stride=video_stride):
-                imgs.append(to_square_uint8(fr, size).transpose(2, 0, 1))
-                ids.append(item_id(it.path, fr.frame))
-                paths.append(str(it.path))
-                frames.append(fr.frame)
-                labels.append(it.label)
-                groups.append(it.group_id)
+            decoded = [(to_square_uint8(fr, size).transpose(2, 0, 1), fr.frame)
+                       for fr in read_frames(it.path, video_stride=video_stride)]
         except ImageReadError as e:
             failures.append((str(it.path), e.reason))
+            decoded = []
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:  # noqa: BLE001  a decoder's panic (pyo3 PanicException is a BaseException)
+            failures.append((str(it.path), decoder_failure(e)))
+            decoded = []
+        for img, frame in decoded:  # all of a file's frames or none: a file failing half-way adds nothing
+            imgs.append(img)
+            ids.append(item_id(it.path, frame))
+            paths.append(str(it.path))
+            frames.append(frame)
+            labels.append(it.label)
+            groups.append(it.group_id)
         if progress:
             progress(n + 1, len(items))
     if not imgs:

@@ -1,5 +1,5 @@
 """Fine-tuning on Lightning with patient-grouped cross-validation and a self-describing run directory."""
 
-from medgap.train.run import FinetuneConfig, run_finetune
+from medgap.train.run import ConfigError, FinetuneConfig, run_finetune
 
-__all__ = ["FinetuneConfig", "run_finetune"]
+__all__ = ["ConfigError", "FinetuneConfig", "run_finetune"]

@@ -16,8 +16,13 @@ import torch
 
 from medgap.data import BALANCE_MODES, balance_weights, decode_items, grouped_folds, inner_validation, load_items
 from medgap.data.tensors import make_loader
-from medgap.models import apply_strategy, create_model, preprocessing
+from medgap.io import CollectionError
+from medgap.models import CheckpointError, apply_strategy, create_model, load_checkpoint_file, preprocessing
 from medgap.train.linear_head import embeddings, fit_classifier, predict_proba, set_head_from_logreg
+
+
+class ConfigError(ValueError):
+    """A fine-tuning option with a value that cannot work; the message names the option and the fix."""
 
 
 @dataclass
@@ -90,24 +95,112 @@ def _check_resumable(out: Path, cfg: FinetuneConfig) -> None:
     old_path = out / "config.json"
     if not old_path.exists():
         return
-    old, new = json.loads(old_path.read_text()), _config_dict(cfg)
+    try:
+        old = json.loads(old_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{old_path}: damaged ({e}); it records the run's options. Choose a new --out, or "
+                          f"delete {old_path} only if you are sure this run was made with the same options") from None
+    if not isinstance(old, dict):
+        raise ConfigError(f"{old_path}: not a medgap run configuration; choose a new --out")
+    new = _config_dict(cfg)
     diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
             if old.get(k) != new.get(k) and k not in _RESUMABLE_DIFFERENCES]
     if diff:
-        raise ValueError(f"{out} holds a run with another configuration ({'; '.join(diff)}); rerun with the same "
+        raise ConfigError(f"{out} holds a run with another configuration ({'; '.join(diff)}); rerun with the same "
                          f"options to resume it, or choose a new --out")
 
 
+def check_config(cfg: FinetuneConfig) -> None:
+    """Every option's value, before anything is read or written: a :class:`ConfigError` names the option and
+    the values it takes."""
+    from medgap.models import STRATEGIES
+
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            raise ConfigError(message)
+
+    def choice(value, options, what: str, option: str) -> None:
+        need(value in options, f"unknown {what} {value!r} (--{option}); choose one of {', '.join(options)}")
+
+    choice(cfg.strategy, STRATEGIES, "strategy", "strategy")
+    choice(cfg.balance, BALANCE_MODES, "balance", "balance")
+    choice(cfg.bn_stats, ("auto", "frozen", "train"), "bn_stats", "bn-stats")
+    choice(cfg.head_init, ("logreg", "random"), "head init", "head-init")
+    choice(cfg.classifier, ("logreg", "svm"), "classifier", "classifier")
+    need(isinstance(cfg.folds, int) and cfg.folds >= 2,
+         f"--folds {cfg.folds}: cross-validation needs at least 2 folds (5 is the default)")
+    need(isinstance(cfg.image_size, int) and cfg.image_size >= 16,
+         f"--image-size {cfg.image_size}: the image size must be at least 16 pixels (the backbones downsample "
+         f"32 times; 128 is the default)")
+    need(isinstance(cfg.epochs, int) and cfg.epochs >= 1, f"--epochs {cfg.epochs}: train at least 1 epoch")
+    need(isinstance(cfg.batch_size, int) and cfg.batch_size >= 1, f"--batch-size {cfg.batch_size}: the batch size "
+                                                                  f"must be at least 1 (32 is the default)")
+    need(isinstance(cfg.patience, int) and cfg.patience >= 1,
+         f"--patience {cfg.patience}: patience must be at least 1 epoch")
+    need(cfg.lr > 0 and np.isfinite(cfg.lr), f"--lr {cfg.lr}: the learning rate must be a positive number")
+    need(cfg.backbone_lr_scale >= 0 and np.isfinite(cfg.backbone_lr_scale),
+         f"--backbone-lr-scale {cfg.backbone_lr_scale}: must be 0 (backbone fixed) or more")
+    need(0 <= cfg.label_smoothing < 1, f"--label-smoothing {cfg.label_smoothing}: label smoothing must be in [0, 1)")
+    need(isinstance(cfg.video_stride, int) and cfg.video_stride >= 1,
+         f"--video-stride {cfg.video_stride}: the video stride must be at least 1 (every frame)")
+    need(isinstance(cfg.trainable_stages, int) and cfg.trainable_stages >= 1,
+         f"--trainable-stages {cfg.trainable_stages}: at least 1 stage trains")
+    need(isinstance(cfg.seed, int) and 0 <= cfg.seed and cfg.seed + cfg.folds < 2**32,
+         f"--seed {cfg.seed}: the seed must be an integer in 0..{2**32 - 1 - cfg.folds} (fold k uses seed + k)")
+    need(isinstance(cfg.num_nodes, int) and cfg.num_nodes >= 1, f"--num-nodes {cfg.num_nodes}: at least 1 node")
+    need(cfg.devices == "auto" or (isinstance(cfg.devices, int) and cfg.devices >= 1),
+         f"--devices {cfg.devices!r}: a number of devices (1 or more) or 'auto'")
+    need(cfg.precision in ("auto", "32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true"),
+         f"precision {cfg.precision!r}: auto, 32-true, 16-mixed, bf16-mixed, bf16-true, 16-true or 64-true")
+    need(not cfg.filter_column or bool(cfg.filter_values),
+         f"filter on column {cfg.filter_column!r} without values; give COLUMN=V1,V2 (e.g. modality=pocus)")
+    need(bool(cfg.filter_values) <= bool(cfg.filter_column), "filter values without a column; give COLUMN=V1,V2")
+    init = str(cfg.init)
+    need(init in ("scratch", "imagenet") or Path(init).is_file(),
+         f"--init {init!r}: no such checkpoint file; --init takes scratch, imagenet or a checkpoint file")
+    import timm
+
+    from medgap.models.backbones import LITE0_ALIASES
+
+    need(cfg.backbone in LITE0_ALIASES or timm.is_model(cfg.backbone),
+         f"--backbone {cfg.backbone!r}: timm has no such model; see timm.list_models('*lite*') for names "
+         f"(efficientnet_lite0 is the default)")
+
+
+def check_classes(labels, groups, folds: int, failures=()) -> None:
+    """At least two classes, and every class with at least two patients (groups): a class whose only patient is
+    held out has no training example in that fold. A :class:`CollectionError` names the class and the fix."""
+    labels, groups = np.asarray(labels, dtype=object), np.asarray(groups, dtype=object)
+    excluded = (f" ({len(failures)} file(s) could not be read and were left out, e.g. {failures[0][0]}: "
+                f"{failures[0][1]})" if failures else "")
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        raise CollectionError(f"only one class ({', '.join(map(repr, classes))}) in the data{excluded}; "
+                              f"fine-tuning a classifier needs at least 2 classes (root/<class>/... folders, or "
+                              f"a manifest label column with 2 or more values)")
+    patients = {c: len(set(groups[labels == c])) for c in classes}
+    few = {c: n for c, n in patients.items() if n < 2}
+    if few:
+        c, n = next(iter(few.items()))
+        raise CollectionError(
+            f"class {c!r} has {n} patient (group), and each class needs at least 2 so that it can be split by "
+            f"patient{excluded}; {len(few)} such class(es): {', '.join(map(repr, few))}. Add patients of that "
+            f"class, leave it out (--filter or remove its folder), or check the manifest's group column")
+    n_groups = len(set(groups))
+    if folds > n_groups:
+        raise ConfigError(f"--folds {folds}: more folds than patients ({n_groups}); use --folds {n_groups} or fewer")
+
+
 def run_finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> pd.DataFrame:
-    """Train and evaluate every fold; returns the held-out predictions (also written to the run dir)."""
+    """Train and evaluate every fold; returns the held-out predictions (also written to the run dir).
+
+    Everything is checked before the run directory is written: the options (:func:`check_config`), the items
+    and their classes (:func:`check_classes`), that the run directory holds the same experiment, and that the
+    model can be built. Fold k seeds everything (torch, numpy, random, the sampler, augmentation, the inner
+    split and the fitted head) with ``seed + k`` at its start, so a resumed run equals an uninterrupted one."""
     import lightning as L
 
-    if cfg.balance not in BALANCE_MODES:
-        raise ValueError(f"unknown balance {cfg.balance!r}; choose one of {', '.join(BALANCE_MODES)}")
-    if cfg.bn_stats not in ("auto", "frozen", "train"):
-        raise ValueError(f"unknown bn_stats {cfg.bn_stats!r}; choose auto, frozen or train")
-    if cfg.head_init not in ("logreg", "random"):
-        raise ValueError(f"unknown head init {cfg.head_init!r}; choose logreg or random")
+    check_config(cfg)
     from lightning.pytorch.utilities import rank_zero_only
 
     # Under DDP, Lightning starts this same function in one process per device; every process trains every fold
@@ -115,21 +208,23 @@ def run_finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> pd.
     main = rank_zero_only.rank == 0
     if not main:
         log = lambda s: None  # noqa: E731
-    L.seed_everything(cfg.seed, workers=True)
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     _check_resumable(out, cfg)
-    if main:
-        (out / "config.json").write_text(json.dumps(_config_dict(cfg), indent=1))
-        (out / "versions.json").write_text(json.dumps(_versions(), indent=1))
     items = load_items(cfg.data, path_column=cfg.path_column, label_column=cfg.label_column,
                        group_column=cfg.group_column, filter_column=cfg.filter_column,
                        filter_values=tuple(cfg.filter_values))
+    check_classes([it.label for it in items], [it.group_id for it in items], cfg.folds)
     ds = decode_items(items, cfg.image_size, cfg.video_stride)
     for path, reason in ds.failures:
         log(f"skipped {path}: {reason}")
+    check_classes(ds.labels, ds.groups, cfg.folds, ds.failures)
     classes = sorted(set(ds.labels))
+    create_model(cfg.backbone, cfg.init, num_classes=len(classes))  # the weights exist and fit: before writing
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
     if main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(_config_dict(cfg), indent=1))
+        (out / "versions.json").write_text(json.dumps(_versions(), indent=1))
         (out / "classes.json").write_text(json.dumps(classes))
     y = np.array([classes.index(c) for c in ds.labels])
     groups = np.array(ds.groups)
@@ -142,10 +237,12 @@ def run_finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> pd.
     pre = preprocessing(cfg.backbone, cfg.init)
     split_rows, fold_preds, metrics = [], [], {}
     for k in range(cfg.folds):
+        seed_k = cfg.seed + k  # everything random in fold k starts here: a reused fold 0 cannot change fold 1
+        L.seed_everything(seed_k, workers=True, verbose=False)
         test = fold == k
         train_all = ~test
         val_mask = np.zeros(len(y), bool)
-        val_mask[np.flatnonzero(train_all)[inner_validation(y[train_all], groups[train_all], cfg.seed + k)]] = True
+        val_mask[np.flatnonzero(train_all)[inner_validation(y[train_all], groups[train_all], seed_k)]] = True
         train = train_all & ~val_mask
         assert not set(groups[test]) & set(groups[train_all]), "a patient group crosses folds"
         split_rows += [{"item_id": ds.item_ids[i], "group_id": groups[i], "label": ds.labels[i], "fold": k,
@@ -161,7 +258,8 @@ def run_finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> pd.
         log(f"fold {k}: " + ", ".join(f"{name} {int(m.sum())} items ({len(set(groups[m]))} patients)"
                                        for name, m in (("train", train), ("validation", val_mask), ("test", test))))
         prob, metrics[f"fold_{k}"] = _fit_fold(cfg, ds, y, groups, train, val_mask, test, len(classes), pre, fold_dir,
-                                               k, log)
+                                               k, seed_k, log)
+        metrics[f"fold_{k}"]["seed"] = seed_k
         rows = []
         for j, i in enumerate(np.flatnonzero(test)):
             row = {"item_id": ds.item_ids[i], "path": ds.paths[i], "frame": ds.frames[i], "group_id": groups[i],
@@ -186,6 +284,16 @@ def run_finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> pd.
     return preds
 
 
+def _checkpoint(path: Path, fold_dir: Path, k: int, key: str) -> dict:
+    """A fold's Lightning checkpoint, loaded without running code (see medgap.models.checkpoints)."""
+    fix = (f"Delete {fold_dir} to train fold {k} again (finished folds are kept), or choose a new --out; never "
+           f"load this file with weights_only=False unless you made it yourself")
+    blob = load_checkpoint_file(path, fix)
+    if not isinstance(blob, dict) or key not in blob:
+        raise CheckpointError(path, f"not a Lightning checkpoint (no {key!r} entry). {fix}")
+    return blob
+
+
 def _predict(model: torch.nn.Module, loader, device: torch.device) -> np.ndarray:
     model.to(device).eval()
     with torch.no_grad():
@@ -197,7 +305,7 @@ def _read_predictions(path: Path) -> pd.DataFrame:
 
 
 def _fit_fold(cfg: FinetuneConfig, ds, y, groups, train, val_mask, test, n_classes, pre, fold_dir: Path, k: int,
-              log) -> tuple[np.ndarray, dict]:
+              seed: int, log) -> tuple[np.ndarray, dict]:
     """Train one fold (or fit the features classifier); returns held-out probabilities and the fold's metrics."""
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
@@ -206,20 +314,20 @@ def _fit_fold(cfg: FinetuneConfig, ds, y, groups, train, val_mask, test, n_class
 
     def loader(mask, *, training=False):
         return make_loader(ds.images[mask], y[mask], groups[mask], pre["mean"], pre["std"], batch_size=cfg.batch_size,
-                           training=training, augment=cfg.augment, balance=cfg.balance, seed=cfg.seed * 1000 + k)
+                           training=training, augment=cfg.augment, balance=cfg.balance, seed=seed)
 
     model = create_model(cfg.backbone, cfg.init, num_classes=n_classes)
     apply_strategy(model, cfg.strategy, cfg.trainable_stages)
     if cfg.strategy == "features":
         train_all = train | val_mask  # no early stopping here: the classifier fits on the whole training part
         clf = fit_classifier(embeddings(model, loader(train_all)), y[train_all],
-                             balance_weights(y[train_all], groups[train_all], cfg.balance), cfg.classifier, cfg.seed)
+                             balance_weights(y[train_all], groups[train_all], cfg.balance), cfg.classifier, seed)
         prob = predict_proba(clf, embeddings(model, loader(test)), n_classes)
         return prob, {"accuracy": float((prob.argmax(1) == y[test]).mean())}
     if cfg.head_init == "logreg" and str(cfg.init) != "scratch":
         # linear probe first (training part only: the validation part stays unseen), then fine-tune
         clf = fit_classifier(embeddings(model, loader(train)), y[train],
-                             balance_weights(y[train], groups[train], cfg.balance), "logreg", cfg.seed)
+                             balance_weights(y[train], groups[train], cfg.balance), "logreg", seed)
         set_head_from_logreg(model, clf, n_classes)
 
     ckpt = ModelCheckpoint(dirpath=fold_dir, filename="best", monitor="val_loss")
@@ -243,12 +351,13 @@ def _fit_fold(cfg: FinetuneConfig, ds, y, groups, train, val_mask, test, n_class
                         freeze_bn_stats=freeze_bn)
     last = fold_dir / "last.ckpt"
     if last.exists():
-        done = torch.load(last, map_location="cpu", weights_only=False)["epoch"] + 1
+        done = _checkpoint(last, fold_dir, k, "epoch")["epoch"] + 1
         log(f"fold {k}: resuming from {last} ({done} epoch(s) done)")
+    # weights_only: Lightning's own checkpoints hold only tensors and primitives (checked above for last.ckpt)
     trainer.fit(module, loader(train, training=True), loader(val_mask),
-                ckpt_path=str(last) if last.exists() else None)
+                ckpt_path=str(last) if last.exists() else None, weights_only=True)
     best = ckpt.best_model_path or latest.last_model_path or latest.best_model_path
-    module.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["state_dict"])
+    module.load_state_dict(_checkpoint(Path(best), fold_dir, k, "state_dict")["state_dict"])
     # Held-out predictions in this process, on its device, over the whole test part: trainer.predict under DDP
     # would give each process a shard.
     device = torch.device("cuda", torch.cuda.current_device()) if (
