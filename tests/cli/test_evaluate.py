@@ -232,3 +232,61 @@ def test_against_aligns_classes_listed_in_another_order(runs):
     r = _invoke(str(run), "--against", str(other))
     assert r.exit_code == 0, r.output
     assert json.loads((run / "evaluation.json").read_text())["tests"] == before
+
+
+def _write_split(run: Path, df: pd.DataFrame) -> None:
+    """split.csv as `medgap finetune` writes it: one row per item and fold, role test in the item's own fold."""
+    rows = [{"item_id": r.item_id, "group_id": r.group_id, "label": r.label, "fold": k,
+             "role": "test" if r.fold == k else "train"} for k in sorted(df.fold.unique()) for r in df.itertuples()]
+    pd.DataFrame(rows).to_csv(run / "split.csv", index=False)
+
+
+def _flat(output: str) -> str:
+    return " ".join(output.split())
+
+
+@pytest.mark.parametrize("cut", ["line", "mid-number", "mid-row"])
+def test_a_truncated_predictions_csv_is_refused(runs, cut):
+    """predictions.csv cut short (issue 8, defect 13): at a line boundary only split.csv tells; inside a number the
+    row's probabilities no longer sum to 1; inside a row its last columns are empty."""
+    run, _, df, _ = runs
+    _write_split(run, df)
+    assert _invoke(str(run)).exit_code == 0
+    text = (run / "predictions.csv").read_text()
+    lines = text.splitlines(keepends=True)
+    half = len(lines) // 2
+    row = lines[half]
+    if cut == "line":
+        short = "".join(lines[:half])
+    elif cut == "mid-number":  # the last probability loses its digits: "0.2345678" -> "0."
+        short = "".join(lines[:half]) + row[: row.rindex(",") + 3]
+    else:
+        short = "".join(lines[:half]) + row[: len(row) // 2]
+    (run / "predictions.csv").write_text(short)
+    r = _invoke(str(run))
+    assert r.exit_code == 2, r.output
+    out = _flat(r.output)
+    expected = {"line": "cut short", "mid-number": "do not sum to 1", "mid-row": "predictions.csv: column"}[cut]
+    assert expected in out, out
+
+
+def test_a_malformed_probability_is_refused_naming_the_value(runs):
+    run, _, df, _ = runs
+    bad = pd.read_csv(run / "predictions.csv", dtype=str)
+    bad.loc[2, "prob_covid"] = "0.3x"
+    bad.to_csv(run / "predictions.csv", index=False)
+    r = _invoke(str(run))
+    assert r.exit_code == 2, r.output
+    assert "'0.3x' in prob_covid" in _flat(r.output)
+
+    bad.loc[2, "prob_covid"] = "0.9"  # a number, but the row no longer sums to 1
+    bad.to_csv(run / "predictions.csv", index=False)
+    r = _invoke(str(run))
+    assert r.exit_code == 2 and "do not sum to 1" in _flat(r.output), r.output
+
+
+def test_predictions_from_another_run_than_split_csv_are_refused(runs):
+    run, _, df, _ = runs
+    _write_split(run, df.iloc[: len(df) // 2])
+    r = _invoke(str(run))
+    assert r.exit_code == 2 and "never held out" in _flat(r.output), r.output

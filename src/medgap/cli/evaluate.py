@@ -87,7 +87,13 @@ def read_run(run_dir: Path, split: str = "test") -> RunPredictions:
     if not pred_file.exists():
         raise UsageError(f"{pred_file}: missing; make it with `medgap finetune --out {run_dir} ...` (or give the "
                          f"run directory that holds predictions.csv)")
-    df = pd.read_csv(pred_file, dtype={"item_id": str, "group_id": str, "label": str, "pred": str})
+    rerun = ("rerun the `medgap finetune` command of this run to rewrite it (finished folds are reused, nothing is "
+             "retrained)")
+    try:
+        df = pd.read_csv(pred_file, dtype={"item_id": str, "group_id": str, "label": str, "pred": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UsageError(f"{pred_file}: damaged or not a CSV table ({first}); {rerun}") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise UsageError(f"{pred_file}: no column {', '.join(missing)}; it needs {', '.join(REQUIRED_COLUMNS)}, "
@@ -111,16 +117,14 @@ def read_run(run_dir: Path, split: str = "test") -> RunPredictions:
     if absent:
         raise UsageError(f"{pred_file}: no column {', '.join(absent)}; there must be one prob_<class> column per "
                          f"class in {run_dir / 'classes.json'} ({classes})")
-    prob = df[prob_cols].to_numpy(np.float64)
-    if not np.isfinite(prob).all():
-        rows = np.flatnonzero(~np.isfinite(prob).all(axis=1))
-        raise UsageError(f"{pred_file}: {rows.size} row(s) with a missing probability, e.g. item "
-                         f"{df.item_id[rows[0]]!r}; rerun `medgap finetune` for this run")
+    prob = _probabilities(df, prob_cols, pred_file, rerun)
     dup = df.item_id[df.item_id.duplicated()]
     if not dup.empty:
         raise UsageError(f"{pred_file}: item {dup.iloc[0]!r} appears more than once in split {split!r} "
                          f"({dup.nunique()} such items); each item must be held out once. Evaluate one repeat "
                          f"of the cross-validation at a time.")
+    if split == "test":
+        _check_against_split(df, run_dir, pred_file, rerun)
     groups = df.group_id.fillna("").to_numpy(str)
     no_group = groups == ""
     if no_group.any():  # an item without a patient id is its own patient
@@ -130,6 +134,64 @@ def read_run(run_dir: Path, split: str = "test") -> RunPredictions:
     index = {c: i for i, c in enumerate(classes)}
     return RunPredictions(run_dir, df, classes, df.label.map(index).to_numpy(np.int64),
                           df.pred.map(index).to_numpy(np.int64), prob, groups)
+
+
+# softmax outputs written with full float precision (as `medgap finetune` writes them) sum to 1 within 1e-6;
+# 1e-3 accepts probabilities rounded to 4 decimals and refuses most numbers cut short by a truncated file
+PROBABILITY_SUM_TOLERANCE = 1e-3
+
+
+def _probabilities(df: pd.DataFrame, prob_cols: list[str], pred_file: Path, rerun: str) -> np.ndarray:
+    """The prob_<class> columns as floats: every value a number in [0, 1], every row summing to 1 (a row cut short
+    by a truncated file fails here too)."""
+    values = df[prob_cols].apply(pd.to_numeric, errors="coerce")
+    raw = df[prob_cols].astype(str)
+    bad = values.isna() & df[prob_cols].notna()
+    if bad.to_numpy().any():
+        i, j = np.argwhere(bad.to_numpy())[0]
+        raise UsageError(f"{pred_file}: {int(bad.to_numpy().sum())} value(s) in prob_ columns are not numbers, e.g. "
+                         f"{raw.iat[i, j]!r} in {prob_cols[j]} for item {df.item_id[i]!r}; {rerun}")
+    prob = values.to_numpy(np.float64)
+    if not np.isfinite(prob).all():
+        rows = np.flatnonzero(~np.isfinite(prob).all(axis=1))
+        raise UsageError(f"{pred_file}: {rows.size} row(s) with a missing probability, e.g. item "
+                         f"{df.item_id[rows[0]]!r}; {rerun}")
+    outside = (prob < 0) | (prob > 1)
+    if outside.any():
+        i, j = np.argwhere(outside)[0]
+        raise UsageError(f"{pred_file}: probability {prob[i, j]!r} outside [0, 1] in {prob_cols[j]} for item "
+                         f"{df.item_id[i]!r}; predictions.csv must hold softmax probabilities; {rerun}")
+    off = np.abs(prob.sum(axis=1) - 1) > PROBABILITY_SUM_TOLERANCE
+    if off.any():
+        i = int(np.flatnonzero(off)[0])
+        raise UsageError(f"{pred_file}: the probabilities of {int(off.sum())} row(s) do not sum to 1, e.g. item "
+                         f"{df.item_id[i]!r} ({prob[i].sum():.4g}); the file is damaged or cut short, or the prob_ "
+                         f"columns are not one per class; {rerun}")
+    return prob
+
+
+def _check_against_split(df: pd.DataFrame, run_dir: Path, pred_file: Path, rerun: str) -> None:
+    """When the run has its split.csv (written by `medgap finetune`), the held-out items of predictions.csv must
+    be exactly its test items: a file cut at a line boundary parses cleanly and only this finds it."""
+    split_file = run_dir / "split.csv"
+    if not split_file.exists():
+        return
+    try:
+        split = pd.read_csv(split_file, dtype={"item_id": str}, usecols=lambda c: c in ("item_id", "role"))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
+        raise UsageError(f"{split_file}: damaged or not a CSV table ({type(e).__name__}); {rerun}") from None
+    if not {"item_id", "role"} <= set(split.columns):
+        raise UsageError(f"{split_file}: no item_id and role columns; it is not a `medgap finetune` split; {rerun}")
+    expected = set(split.item_id[split.role == "test"].dropna())
+    have = set(df.item_id.dropna())
+    missing, extra = sorted(expected - have), sorted(have - expected)
+    if missing:
+        raise UsageError(f"{pred_file}: {len(have)} held-out items, but {split_file} holds out {len(expected)} "
+                         f"({len(missing)} missing, e.g. {missing[0]!r}); the file is cut short or from another "
+                         f"run; {rerun}")
+    if extra:
+        raise UsageError(f"{pred_file}: {len(extra)} item(s) that {split_file} never held out, e.g. {extra[0]!r}; "
+                         f"predictions.csv and split.csv come from different runs; {rerun}")
 
 
 AGGREGATE_LEVELS = ("item", "file", "patient")
@@ -551,13 +613,15 @@ def evaluate_command(
     plots; optional tests against another run or a reader."""
     cfg = EvaluateConfig(run_dir, against, reader, reader_correct, reader_total, split, bootstrap, seed, confidence,
                          aggregate_)
+    from rich.markup import escape
+
     try:
         ev = cfg.run()
     except (UsageError, ValueError) as e:
-        console.print(f"[red]error:[/] {e}", soft_wrap=True)
+        console.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
         raise typer.Exit(EXIT_USAGE) from None
     except OSError as e:
-        console.print(f"[red]error:[/] {e}; RUN_DIR must be writable (the results are written there)",
+        console.print(f"[red]error:[/] {escape(str(e))}; RUN_DIR must be writable (the results are written there)",
                       soft_wrap=True)
         raise typer.Exit(EXIT_USAGE) from None
     print_evaluation(ev, confidence)
