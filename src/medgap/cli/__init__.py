@@ -1,18 +1,44 @@
 """The ``medgap`` command. One module per command; each holds a config dataclass whose ``run()`` does the
-work, so tests build the config directly. Library errors become messages and exit codes only here."""
+work, so tests build the config directly. Library errors become messages and exit codes only here: every
+exception that escapes a command goes through ``_common.exit_code_for`` (see ``EXIT_CODES_HELP``)."""
 
 from __future__ import annotations
 
+import os
+
+import click
 import typer
+from typer.core import TyperGroup
 
 from medgap import __version__
+from medgap.cli._common import EXIT_CODES_HELP, exit_code_for
+
+
+class _MedgapGroup(TyperGroup):
+    """Runs a command and turns whatever escapes it into a message and an exit code: 2 for a usage error or
+    a path that cannot be read or written, 3 for a crash in medgap (one line; the traceback with --debug),
+    130 for Ctrl-C. Click's own exits and usage errors pass through unchanged."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException,
+                SystemExit, GeneratorExit):
+            raise
+        except BaseException as e:  # noqa: BLE001  (also Rust panics from decoders, which are BaseException)
+            debug = bool(ctx.params.get("debug")) or os.environ.get("MEDGAP_DEBUG", "") not in ("", "0")
+            raise typer.Exit(exit_code_for(e, debug)) from None
+
 
 app = typer.Typer(
     name="medgap",
     help="Measure and act on the gap between ImageNet photos and medical images.",
+    epilog=EXIT_CODES_HELP,
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    cls=_MedgapGroup,
 )
 
 
@@ -25,6 +51,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    debug: bool = typer.Option(False, "--debug", help="On an error, print the full traceback (also MEDGAP_DEBUG=1)."),
 ) -> None:
     """medgap: no-reference image quality of medical vs natural images, and transfer learning tools."""
 

@@ -1,22 +1,157 @@
-"""Helpers shared by the command modules: the console, exit codes, argument parsing."""
+"""Helpers shared by the command modules: the console, exit codes and the one place that maps exceptions to
+them, plain-text printing of untrusted text, safe output file names, argument parsing."""
 
 from __future__ import annotations
 
+import errno
+import re
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 console = Console(stderr=True, highlight=False)
 out_console = Console(highlight=False)
 
 EXIT_OK = 0
 EXIT_FAILURES = 1  # ran, but some inputs failed (reported, the rest written)
-EXIT_USAGE = 2
+EXIT_USAGE = 2  # a bad option or input, or a path that cannot be read or written: the message says what to fix
+EXIT_INTERNAL = 3  # a crash in medgap itself (a bug): one line, the traceback with --debug
 EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 done, everything scored; 1 some files or frames failed (listed, the rest is written); "
+    "2 usage error, or a file or folder that cannot be read or written (the message names it and the reason); "
+    "3 internal error in medgap (rerun with --debug for the traceback, and please report it); 130 interrupted."
+)
 
 
 class UsageError(ValueError):
     """Bad command-line input; the message says how to fix it."""
+
+
+# C0/C1 control characters (ANSI escape sequences start with \x1b, \r rewrites the line) and the Unicode
+# bidirectional overrides (which reorder how the rest of a line looks)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape_control(m: re.Match) -> str:
+    c = m.group()
+    return repr(c)[1:-1] if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+
+
+def plain(value: object, *, newlines: bool = False) -> str:
+    """``value`` as text for rich that prints exactly as it is: markup escaped (``[old]`` stays, ``[/]``
+    cannot crash) and control characters shown as ``\\x1b``, ``\\r``, ... so a file name cannot move the
+    cursor or colour the terminal. ``newlines=True`` keeps line breaks (multi-line messages)."""
+    text = str(value)
+    if newlines:
+        text = "\n".join(_CONTROL.sub(_escape_control, line) for line in text.split("\n"))
+    else:
+        text = _CONTROL.sub(_escape_control, text)
+    return escape(text)
+
+
+def print_error(message: object) -> None:
+    console.print(f"[red]error:[/] {plain(message, newlines=True)}", soft_wrap=True)
+
+
+def safe_file_stem(name: str, taken: set[str]) -> str:
+    """A file-name stem for ``name`` (a column or group name): only ``A-Za-z0-9._-`` (others become ``_``), no
+    leading dot (so never ``.`` / ``..`` or hidden), at most 100 characters, and not already in ``taken``
+    (compared case-insensitively, as on macOS and Windows; ``-2``, ``-3``, ... are appended). The stem is
+    added to ``taken``."""
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", str(name)).lstrip(".")[:100] or "column"
+    lower = {t.lower() for t in taken}
+    candidate, i = stem, 1
+    while candidate.lower() in lower:
+        i += 1
+        candidate = f"{stem}-{i}"
+    taken.add(candidate)
+    return candidate
+
+
+def inside(folder: Path, name: str) -> Path:
+    """``folder / name``, refused (ValueError) unless ``name`` is a plain file name, so the path is a direct
+    child of ``folder`` (checked on the resolved folder; the file itself may be a link the user placed)."""
+    path = folder / name
+    if path.name != name or name in (".", "..") or path.parent.resolve() != folder.resolve():
+        raise ValueError(f"refusing to write {path}: it is outside {folder}")
+    return path
+
+
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Name ``path`` in an OSError that lacks a file name (a full disk fails on write or close, not open)."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None:
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from e
+        raise
+
+
+def _raised_in_medgap(e: BaseException) -> bool:
+    """Whether the innermost frame of the traceback is medgap's own code (a deliberate ``raise``)."""
+    tb = e.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_globals.get("__name__", "").startswith("medgap.")
+
+
+def _is_user_error(e: BaseException) -> bool:
+    """Library exceptions that mean a bad input or option (UsageError, UnknownMetricError, CollectionError,
+    StoreError, ImageReadError, ConfigError, CheckpointError, PretrainedUnavailable, ...; any ValueError or
+    LookupError that medgap raises itself) as opposed to a bug."""
+    from medgap.io import ImageReadError
+    from medgap.models.backbones import PretrainedUnavailable
+
+    if isinstance(e, (ImageReadError, PretrainedUnavailable)):
+        return True
+    if isinstance(e, (ValueError, LookupError)):
+        return type(e).__module__.startswith("medgap.") or _raised_in_medgap(e)
+    return False
+
+
+_OUTPUT_HINT = "choose another output location (--out / --out-dir)"
+_OS_HINTS = {
+    errno.ENOSPC: "free some space or " + _OUTPUT_HINT,
+    errno.EDQUOT: "free some space or " + _OUTPUT_HINT,
+    errno.EROFS: _OUTPUT_HINT,
+    errno.EACCES: "check the permissions or " + _OUTPUT_HINT,
+    errno.EPERM: "check the permissions or " + _OUTPUT_HINT,
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.ENAMETOOLONG: "use a shorter path",
+}
+
+
+def exit_code_for(e: BaseException, debug: bool = False) -> int:
+    """Print what the user needs for an exception that escaped a command, and return its exit code:
+    OSError (a read-only or full output folder, an unreadable input) -> 2 with the path and the OS reason;
+    a library exception for a bad input or option -> 2 with its message; KeyboardInterrupt -> 130;
+    anything else -> 3 with one line (the traceback too with ``debug``)."""
+    if isinstance(e, KeyboardInterrupt):
+        console.print("[yellow]Interrupted.[/]")
+        return EXIT_INTERRUPTED
+    if debug:
+        console.print("".join(traceback.format_exception(e)), markup=False, highlight=False, soft_wrap=True)
+    if isinstance(e, OSError):
+        path = " -> ".join(str(p) for p in (e.filename, e.filename2) if p is not None)
+        reason = e.strerror or str(e)
+        hint = _OS_HINTS.get(e.errno or 0, "")
+        print_error((f"{path}: {reason}" if path else reason) + (f"; {hint}" if hint else ""))
+        return EXIT_USAGE
+    if _is_user_error(e):
+        print_error(e.args[0] if isinstance(e, KeyError) and e.args else e)
+        return EXIT_USAGE
+    console.print(f"medgap: internal error: {plain(type(e).__name__)}: {plain(e, newlines=True)} "
+                  "(rerun with --debug for the traceback; please report it)", soft_wrap=True)
+    return EXIT_INTERNAL
 
 
 def parse_group(spec: str) -> tuple[str, Path]:

@@ -12,7 +12,17 @@ import typer
 from rich.table import Table
 
 from medgap.cli import app
-from medgap.cli._common import EXIT_OK, EXIT_USAGE, UsageError, console, out_console
+from medgap.cli._common import (
+    EXIT_CODES_HELP,
+    EXIT_OK,
+    UsageError,
+    console,
+    inside,
+    out_console,
+    plain,
+    safe_file_stem,
+    writing,
+)
 from medgap.quality import get_metric_info, list_metrics
 from medgap.stats import GroupComparison, anova_line, compare_groups, format_p, paper_table
 
@@ -29,9 +39,19 @@ def score_columns(scores: pd.DataFrame) -> list[str]:
 
 
 def read_scores(path: Path) -> pd.DataFrame:
+    """A scores table (.csv, else parquet) with a ``group`` column; UsageError naming the file otherwise."""
     if not path.exists():
         raise UsageError(f"{path}: no such scores table; make one with `medgap quality ... --out {path}`")
-    return pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    try:
+        scores = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    except (ValueError, OSError, UnicodeDecodeError) as e:  # pyarrow's ArrowInvalid is a ValueError
+        raise UsageError(f"{path}: not a readable scores table ({type(e).__name__}: {e}); give the .parquet or "
+                         ".csv that `medgap quality` wrote") from None
+    if "group" not in scores:
+        raise UsageError(f"{path}: no 'group' column to compare by; its columns are "
+                         f"{', '.join(map(str, scores.columns)) or '(none)'}. Rename the grouping column to "
+                         "'group', or score with `medgap quality --group NAME=PATH` / `--manifest`")
+    return scores
 
 
 @dataclass
@@ -50,7 +70,7 @@ class CompareConfig:
         missing = [c for c in columns if c not in scores]
         if missing or not columns:
             raise UsageError(f"{self.scores}: no column {missing or 'with a known metric'}; columns are "
-                             f"{', '.join(scores.columns)}")
+                             f"{', '.join(map(str, scores.columns))}")
         groups = set(scores.group.dropna().astype(str))
         reference = self.reference if self.reference in groups else None
         result = compare_columns(scores, columns, reference)
@@ -65,37 +85,65 @@ def compare_columns(scores: pd.DataFrame, columns: list[str], reference: str | N
         try:
             result[c] = compare_groups(scores, c, "group", reference=reference)
         except ValueError as e:
-            console.print(f"[yellow]skipped[/] {c}: {e}", soft_wrap=True)
+            console.print(f"[yellow]skipped[/] {plain(c)}: {plain(e, newlines=True)}", soft_wrap=True)
     return result
 
 
-def write_comparisons(result: dict[str, GroupComparison], out_dir: Path) -> None:
+def comparison_file_stems(columns: list[str]) -> dict[str, str]:
+    """The file-name stem for each column: the name itself when it is a safe file name, else a sanitised one
+    (a column named ``../../x`` must not write outside the output folder)."""
+    taken = {"comparison"}
+    return {c: safe_file_stem(c, taken) for c in columns}
+
+
+def write_comparisons(result: dict[str, GroupComparison], out_dir: Path) -> dict[str, str]:
+    """``<stem>_groups.csv``, ``_tukey``, ``_games_howell``, ``_effect_sizes`` per column and comparison.json
+    (keyed by the real column names, each with its ``file_stem``), all directly inside ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    stems = comparison_file_stems(list(result))
     for col, cmp in result.items():
-        cmp.describe.to_csv(out_dir / f"{col}_groups.csv", index=False)
-        cmp.tukey.to_csv(out_dir / f"{col}_tukey.csv", index=False)
-        cmp.games_howell.to_csv(out_dir / f"{col}_games_howell.csv", index=False)
-        cmp.effects.to_csv(out_dir / f"{col}_effect_sizes.csv", index=False)
-    (out_dir / "comparison.json").write_text(json.dumps({c: r.to_dict() for c, r in result.items()}, indent=1,
-                                                         default=float))
+        stem = stems[col]
+        if stem != col:
+            console.print(f"column {plain(repr(col))} is written as {plain(stem)}_*.csv (a safe file name)",
+                          soft_wrap=True)
+        for suffix, table in (("groups", cmp.describe), ("tukey", cmp.tukey), ("games_howell", cmp.games_howell),
+                              ("effect_sizes", cmp.effects)):
+            path = inside(out_dir, f"{stem}_{suffix}.csv")
+            with writing(path):
+                table.to_csv(path, index=False)
+    path = inside(out_dir, "comparison.json")
+    with writing(path):
+        path.write_text(json.dumps({c: {**r.to_dict(), "file_stem": stems[c]} for c, r in result.items()},
+                                   indent=1, default=float))
+    return stems
 
 
 def print_comparison(cmp: GroupComparison) -> None:
     table = paper_table(cmp)
-    t = Table(title=cmp.value)
+    t = Table(title=plain(cmp.value))
     for c in table.columns:
-        t.add_column(str(c), justify="left" if c == "group" else "right")
+        t.add_column(plain(c), justify="left" if c == "group" else "right")
     for row in table.itertuples(index=False):
-        t.add_row(*map(str, row))
+        t.add_row(*map(plain, row))
     out_console.print(t)
     w, k = cmp.welch, cmp.kruskal
-    out_console.print(anova_line(cmp))
+    out_console.print(plain(anova_line(cmp)))
     welch = (f"F({w.df1:.0f}, {w.df2:.1f}) = {w.F:.2f}, {format_p(w.p)}" if np.isfinite(w.F)
              else "n/a (a group has zero variance or one value)")
-    out_console.print(f"Welch's ANOVA: {welch}; Kruskal-Wallis: H({k.df}) = {k.H:.2f}, {format_p(k.p)}")
+    out_console.print(plain(f"Welch's ANOVA: {welch}; Kruskal-Wallis: H({k.df}) = {k.H:.2f}, {format_p(k.p)}"))
 
 
-@app.command("compare")
+@app.command(
+    "compare",
+    epilog=(
+        "Examples:\n\n"
+        "  medgap compare scores.parquet                     # every metric column, CSV/JSON beside it\n\n"
+        "  medgap compare scores.csv --metric brisque --reference natural --out-dir stats/\n\n"
+        "Files per column: <column>_groups.csv, _tukey.csv, _games_howell.csv, _effect_sizes.csv and "
+        "comparison.json (a column name that is not a safe file name is written under a sanitised one, "
+        "printed).\n\n" + EXIT_CODES_HELP
+    ),
+)
 def compare_command(
     scores: Path = typer.Argument(..., help="Scores table written by `medgap quality` (.parquet or .csv)."),
     metric: list[str] = typer.Option([], "--metric", "-m", help="Score column (repeatable; default: all)."),
@@ -104,12 +152,8 @@ def compare_command(
 ) -> None:
     """Compare groups: mean (95% CI), one-way and Welch ANOVA, Kruskal-Wallis, Tukey HSD, Games-Howell and
     Cohen's d / Hedges' g against the reference group, printed and written as CSV/JSON."""
-    try:
-        result = CompareConfig(scores, metric, reference, out_dir).run()
-    except (UsageError, ValueError, KeyError) as e:
-        console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(EXIT_USAGE) from None
+    result = CompareConfig(scores, metric, reference, out_dir).run()
     for cmp in result.values():
         print_comparison(cmp)
-    console.print(f"CSV and JSON: {out_dir or scores.parent}", soft_wrap=True)
+    console.print(f"CSV and JSON: {plain(out_dir or scores.parent)}", soft_wrap=True)
     raise typer.Exit(EXIT_OK)

@@ -4,47 +4,73 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import typer
 from rich.progress import track
 
 from medgap.cli import app
-from medgap.cli._common import EXIT_OK, EXIT_USAGE, console
-from medgap.io import CollectionError, ImageReadError, collect, read_frames, to_gray255
-from medgap.quality.niqe import fit_niqe_model
+from medgap.cli._common import EXIT_CODES_HELP, EXIT_OK, UsageError, console, plain, writing
+from medgap.io import ImageReadError, collect, read_frames, to_gray255
+from medgap.quality.niqe import BLOCK, fit_niqe_model
 
 
-@app.command("fit-niqe")
+def model_path(out: Path) -> Path:
+    """The file ``numpy.savez`` writes for ``out``: it appends ``.npz`` unless the name already ends with it."""
+    return out if out.name.endswith(".npz") else out.with_name(out.name + ".npz")
+
+
+@app.command("fit-niqe", epilog=EXIT_CODES_HELP)
 def fit_niqe_command(
     paths: list[Path] = typer.Argument(..., help="Files or folders of good-quality images of one modality."),
-    out: Path = typer.Option(Path("niqe_model.npz"), "--out", "-o", help="Model file to write (.npz)."),
+    out: Path = typer.Option(Path("niqe_model.npz"), "--out", "-o", help="Model file to write (.npz is appended "
+                             "when missing)."),
     sharpness: float = typer.Option(0.75, help="Keep blocks sharper than this fraction of the image's sharpest "
                                     "(NIQE release estimatemodelparam.m: 0.75; MATLAB fitniqe defaults to 0)."),
     video_stride: int = typer.Option(10, help="Use every Nth video frame."),
 ) -> None:
     """Fit a NIQE pristine model (the NIQE release's method: 96x96 blocks, sharpness 0.75) from your own images; then
-    score with `medgap quality --metric niqe:model=OUT`."""
-    try:
-        sources = collect(paths)
-    except CollectionError as e:
-        console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(EXIT_USAGE) from None
+    score with `medgap quality --metric niqe:model=OUT`.
+
+    An unreadable file, or an image with NaN or infinite pixel values (NIQE is undefined there), is skipped and
+    named; the fit fails only when too few usable blocks remain."""
+    if video_stride < 1:
+        raise UsageError(f"--video-stride must be at least 1 (every Nth frame), got {video_stride}")
+    if not 0.0 <= sharpness <= 1.0:
+        raise UsageError(f"--sharpness takes a fraction in [0, 1], got {sharpness}")
+    target = model_path(out)
+    sources = collect(paths)
+    used: set[Path] = set()
+    skipped: list[tuple[str, str]] = []
 
     def grays():
         for s in track(sources, description="reading", console=console):
             try:
                 for fr in read_frames(s.path, video_stride=video_stride):
                     g = to_gray255(fr)
-                    if min(g.shape) >= 96:
-                        yield g
+                    where = f"{s.path}" + (f" frame {fr.frame}" if fr.frame is not None else "")
+                    if not np.isfinite(g).all():
+                        skipped.append((where, "NaN or infinite pixel values (NIQE is undefined)"))
+                        continue
+                    if min(g.shape[:2]) < BLOCK:
+                        skipped.append((where, f"smaller than {BLOCK}x{BLOCK} px (no NIQE block)"))
+                        continue
+                    used.add(s.path)
+                    yield g
             except ImageReadError as e:
-                console.print(f"  [yellow]skipped[/] {e}", soft_wrap=True)
+                skipped.append((str(s.path), str(e)))
 
     try:
         model = fit_niqe_model(grays(), sharpness_threshold=sharpness)
-    except ValueError as e:
-        console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(EXIT_USAGE) from None
-    model.save(out)
-    console.print(f"NIQE model of {len(sources)} files: {out}  (use: medgap quality --metric niqe:model={out})",
-                  soft_wrap=True)
+    except ValueError as e:  # too few usable blocks: say how much was skipped (listed below)
+        raise UsageError(f"{e} ({len(used)} usable files, {len(skipped)} images or frames skipped)") from None
+    finally:
+        for where, why in skipped[:20]:
+            console.print(f"  [yellow]skipped[/] {plain(where)}: {plain(why)}", soft_wrap=True)
+        if len(skipped) > 20:
+            console.print(f"  ... and {len(skipped) - 20} more skipped", soft_wrap=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with writing(target):
+        model.save(target)
+    console.print(f"NIQE model of {len(used)} of {len(sources)} files ({len(skipped)} images or frames skipped): "
+                  f"{plain(target)}  (use: medgap quality --metric niqe:model={plain(target)})", soft_wrap=True)
     raise typer.Exit(EXIT_OK)

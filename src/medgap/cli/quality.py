@@ -13,20 +13,20 @@ from rich.table import Table
 
 from medgap.cli import app
 from medgap.cli._common import (
+    EXIT_CODES_HELP,
     EXIT_FAILURES,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    EXIT_USAGE,
     UsageError,
     console,
     out_console,
     parse_group,
     parse_metric,
+    plain,
 )
-from medgap.io import CollectionError, Source, collect, embedded_default
-from medgap.quality import UnknownMetricError, create_metric, get_metric_info
+from medgap.io import Source, collect, embedded_default
+from medgap.quality import create_metric, get_metric_info
 from medgap.scoring import ScoreSummary, score_collection
-from medgap.scoring.store import StoreError
 
 
 @dataclass
@@ -83,15 +83,23 @@ class QualityConfig:
             raise UsageError("no image files found in the given paths (supported: PNG, JPEG, TIFF, BMP, DICOM, NIfTI, video)")
         return found, False
 
+    def validate(self) -> None:
+        """UsageError for an option out of range (before anything is read or written)."""
+        self.output()
+        if self.workers < 1:
+            raise UsageError(f"--workers must be at least 1, got {self.workers}")
+        if self.video_stride < 1:
+            raise UsageError(f"--video-stride must be at least 1 (every Nth frame), got {self.video_stride}")
+        if self.nifti_axis not in (0, 1, 2):
+            raise UsageError(f"--nifti-axis takes 0, 1 or 2 (the axis NIfTI volumes are sliced along), got "
+                             f"{self.nifti_axis}")
+        if not self.save_every > 0:
+            raise UsageError(f"--save-every must be a positive number of seconds, got {self.save_every}")
+
     def run(self) -> tuple[int, ScoreSummary | None]:
         """Score the collection, print the summary and per-group table; returns (exit code, summary)."""
+        self.validate()
         out, fmt = self.output()
-        if self.workers < 1:
-            raise UsageError("--workers must be at least 1")
-        if self.video_stride < 1:
-            raise UsageError("--video-stride must be at least 1")
-        if not self.save_every > 0:
-            raise UsageError("--save-every must be a positive number of seconds")
         metrics = []
         for spec in self.metrics:
             name, params = parse_metric(spec)
@@ -157,16 +165,16 @@ def _jsonable(d: dict) -> dict:
 def group_table(scores: pd.DataFrame, column: str) -> Table:
     info = get_metric_info(column) if column in _metric_names() else None
     title = f"{column} by group" + (" (lower is better)" if info and info.lower_is_better else "")
-    t = Table(title=title)
+    t = Table(title=plain(title))
     for name in ("group", "n", "mean", "SD", "median", "min", "max"):
         t.add_column(name, justify="left" if name == "group" else "right")
     for group, values in scores.groupby("group", sort=True)[column]:
         v = values.dropna()
         if v.empty:
-            t.add_row(str(group), "0", "", "", "", "", "")
+            t.add_row(plain(group), "0", "", "", "", "", "")
             continue
         t.add_row(
-            str(group),
+            plain(group),
             str(len(v)),
             f"{v.mean():.2f}",
             f"{v.std(ddof=1):.2f}" if len(v) > 1 else "",
@@ -199,16 +207,16 @@ def report(summary: ScoreSummary, score_columns: list[str], fmt: str = "parquet"
         ]
         console.print(f"[red]{s.failed_total} items failed[/]: {'; '.join(filter(None, parts))}.")
     for item, reason in s.failures[:10]:
-        console.print(f"  [red]failed[/] {item}: {reason}", soft_wrap=True)  # paths stay copyable
+        console.print(f"  [red]failed[/] {plain(item)}: {plain(reason)}", soft_wrap=True)  # paths stay copyable
     if s.failed_total > 10:
-        console.print(f"  ... {s.failed_total - 10} more: see the 'error' column of {s.out}", soft_wrap=True)
+        console.print(f"  ... {s.failed_total - 10} more: see the 'error' column of {plain(s.out)}", soft_wrap=True)
     if s.interrupted or not s.out.exists():
         return
     cols = ["group", *score_columns]
     scores = pd.read_csv(s.out, usecols=cols) if fmt == "csv" else pd.read_parquet(s.out, columns=cols)
     for c in score_columns:
         out_console.print(group_table(scores, c))
-    console.print(f"Results: {s.out}  (pandas.read_{fmt})", soft_wrap=True)
+    console.print(f"Results: {plain(s.out)}  (pandas.read_{fmt})", soft_wrap=True)
 
 
 @app.command(
@@ -221,9 +229,7 @@ def report(summary: ScoreSummary, score_columns: list[str], fmt: str = "parquet"
         "  medgap quality --manifest MANIFEST.csv --group-column modality --out scores.csv\n\n"
         "One row per image or frame: item_id, path, frame, group, width, height, the metric columns, error "
         "(empty when scored), plus the manifest's other columns. Rerun the same command after an interruption "
-        "(Ctrl-C, a killed job): finished files are skipped, changed files are rescored.\n\n"
-        "Exit codes: 0 all scored; 1 some files or frames failed (listed, and in the error column; the rest is "
-        "written); 2 usage error; 130 interrupted."
+        "(Ctrl-C, a killed job): finished files are skipped, changed files are rescored.\n\n" + EXIT_CODES_HELP
     ),
 )
 def quality_command(
@@ -238,7 +244,7 @@ def quality_command(
     out: Path = typer.Option(None, "--out", "-o", show_default="scores.parquet",
                              help="Output table (.parquet or .csv); rerunning with the same --out resumes it."),
     format: str = typer.Option(None, "--format", help="parquet or csv (default: from the suffix of --out)."),
-    workers: int = typer.Option(1, "--workers", "-j", help="Worker processes."),
+    workers: int = typer.Option(1, "--workers", "-j", help="Worker processes (1 or more)."),
     video_stride: int = typer.Option(1, help="Score every Nth video frame."),
     nifti_axis: int = typer.Option(2, help="NIfTI slicing axis (0, 1 or 2)."),
     save_every: float = typer.Option(5.0, help="Seconds between saves of finished rows: a killed run loses at most "
@@ -260,11 +266,8 @@ def quality_command(
         nifti_axis=nifti_axis,
         save_every=save_every,
     )
-    try:
+    try:  # library errors become messages and exit codes in medgap.cli (exit_code_for)
         code, _ = cfg.run()
-    except (UsageError, UnknownMetricError, CollectionError, StoreError) as e:
-        console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(EXIT_USAGE) from None
     except KeyboardInterrupt:  # outside the scoring loop (listing files, merging): the parts are kept
         console.print(INTERRUPTED)
         raise typer.Exit(EXIT_INTERRUPTED) from None

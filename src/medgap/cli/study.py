@@ -10,11 +10,9 @@ import pandas as pd
 import typer
 
 from medgap.cli import app
-from medgap.cli._common import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, console
+from medgap.cli._common import EXIT_CODES_HELP, EXIT_INTERRUPTED, console, plain, writing
 from medgap.cli.compare import compare_columns, print_comparison, write_comparisons
 from medgap.cli.quality import QualityConfig, _jsonable
-from medgap.io import CollectionError
-from medgap.quality import UnknownMetricError
 from medgap.report import write_report
 
 
@@ -25,10 +23,13 @@ class StudyConfig:
     reference: str = "natural"
 
     def run(self) -> tuple[int, Path | None]:
-        self.out.mkdir(parents=True, exist_ok=True)
         self.quality.out = self.out / "scores.parquet"
-        (self.out / "config.json").write_text(json.dumps(
-            {"quality": _jsonable(asdict(self.quality)), "out": str(self.out), "reference": self.reference}, indent=1))
+        self.quality.validate()  # before the run folder and config.json are written
+        self.out.mkdir(parents=True, exist_ok=True)
+        with writing(self.out / "config.json"):
+            (self.out / "config.json").write_text(json.dumps(
+                {"quality": _jsonable(asdict(self.quality)), "out": str(self.out), "reference": self.reference},
+                indent=1))
         code, summary = self.quality.run()
         if code == EXIT_INTERRUPTED or summary is None:
             return code, None
@@ -40,14 +41,15 @@ class StudyConfig:
         write_comparisons(comparisons, self.out)
         for cmp in comparisons.values():
             print_comparison(cmp)
-        report = write_report(
-            self.out / "report.html",
-            scores,
-            comparisons,
-            lower_is_better=self.quality.lower_is_better,
-            run_info={"files": summary.files_total},
-        )
-        console.print(f"Report: {report}", soft_wrap=True)
+        with writing(self.out / "report.html"):
+            report = write_report(
+                self.out / "report.html",
+                scores,
+                comparisons,
+                lower_is_better=self.quality.lower_is_better,
+                run_info={"files": summary.files_total},
+            )
+        console.print(f"Report: {plain(report)}", soft_wrap=True)
         return code, report
 
 
@@ -58,7 +60,7 @@ class StudyConfig:
         "  medgap study                                      # the embedded default -> medgap-study/report.html\n\n"
         "  medgap study --group natural=imagenet/ --group cxr=cxr/ --group pocus=lus/ --out runs/gap\n\n"
         "  medgap study --manifest MANIFEST.csv --group-column modality --workers 2 --out runs/gap\n\n"
-        "A rerun with the same --out reuses the scores already computed."
+        "A rerun with the same --out reuses the scores already computed.\n\n" + EXIT_CODES_HELP
     ),
 )
 def study_command(
@@ -72,16 +74,16 @@ def study_command(
                                           "for a parameter). Repeatable."),
     reference: str = typer.Option("natural", help="Reference group for the effect sizes."),
     out: Path = typer.Option(Path("medgap-study"), "--out", "-o", help="Run folder (scores, CSV/JSON, report.html)."),
-    workers: int = typer.Option(1, "--workers", "-j", help="Worker processes for scoring."),
+    workers: int = typer.Option(1, "--workers", "-j", help="Worker processes for scoring (1 or more)."),
     video_stride: int = typer.Option(1, help="Score every Nth video frame."),
+    nifti_axis: int = typer.Option(2, help="NIfTI slicing axis (0, 1 or 2)."),
+    save_every: float = typer.Option(5.0, help="Seconds between saves of finished rows: a killed run loses at most "
+                                               "this much work."),
 ) -> None:
     """The domain-gap study in one command: quality scores for every image, group statistics (ANOVA, post hoc
     tests, Cohen's d vs the reference group) and a self-contained HTML report."""
     q = QualityConfig(paths=list(paths or []), groups=group, manifest=manifest, group_column=group_column,
-                      path_column=path_column, metrics=metric, workers=workers, video_stride=video_stride)
-    try:
-        code, _ = StudyConfig(q, out, reference).run()
-    except (UsageError, UnknownMetricError, CollectionError) as e:
-        console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(EXIT_USAGE) from None
-    raise typer.Exit(code if code in (EXIT_OK, EXIT_FAILURES, EXIT_INTERRUPTED) else EXIT_USAGE)
+                      path_column=path_column, metrics=metric, workers=workers, video_stride=video_stride,
+                      nifti_axis=nifti_axis, save_every=save_every)
+    code, _ = StudyConfig(q, out, reference).run()  # errors become messages and exit codes in medgap.cli
+    raise typer.Exit(code)

@@ -1,7 +1,7 @@
 """Figures of a classifier's evaluation: the confusion matrix and one-vs-rest ROC curves, as PNG files.
 
 Drawn on matplotlib ``Figure`` objects with the Agg canvas, without pyplot, so no global backend is set
-and nothing opens a window.
+and nothing opens a window; class names as plain text (no mathtext).
 """
 
 from __future__ import annotations
@@ -13,7 +13,10 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from medgap.report._plain_text import plain_text_figures
 
+
+@plain_text_figures
 def plot_confusion_matrix(cm: np.ndarray, classes: Sequence[str], path: Path, title: str = "") -> Path:
     """Counts with the row percentage (share of the true class, so the diagonal is the sensitivity);
     true class in rows, predicted in columns."""
@@ -40,6 +43,7 @@ def plot_confusion_matrix(cm: np.ndarray, classes: Sequence[str], path: Path, ti
     return Path(path)
 
 
+@plain_text_figures
 def plot_roc_curves(curves: dict[str, tuple[np.ndarray, np.ndarray, float]], path: Path, title: str = "") -> Path:
     """One ROC curve per entry ``name: (fpr, tpr, auc)``, AUC in the legend, chance diagonal dotted."""
     fig = Figure(figsize=(5, 4.6))

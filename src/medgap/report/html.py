@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from medgap.io import ImageReadError, read_frames, to_gray255  # noqa: E402
+from medgap.report._plain_text import plain_text_figures  # noqa: E402
 from medgap.stats import GroupComparison, anova_line, format_p, paper_table  # noqa: E402
 
 _CSS = """
@@ -44,6 +45,7 @@ def _png(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+@plain_text_figures
 def _violin(scores: pd.DataFrame, column: str, groups: list[str], lower_is_better: bool | None) -> str:
     data = [scores.loc[scores.group == g, column].dropna().to_numpy() for g in groups]
     keep = [(g, d) for g, d in zip(groups, data) if d.size]
@@ -61,6 +63,7 @@ def _violin(scores: pd.DataFrame, column: str, groups: list[str], lower_is_bette
     return _png(fig)
 
 
+@plain_text_figures
 def _histograms(scores: pd.DataFrame, column: str, groups: list[str]) -> str:
     values = scores[column].dropna()
     if values.empty:
