@@ -77,3 +77,20 @@ def test_manifest_errors_name_the_columns(tmp_path):
         load_items(csv)
     with pytest.raises(CollectionError, match="no such manifest"):
         load_items(tmp_path / "absent.csv")
+
+
+def test_manifest_filter_is_never_ignored(tmp_path):
+    """A filter without values, on an unknown column, matching no row, or on a folder tree is an error (issue 8:
+    `--filter modality` used to train on every row)."""
+    csv = tmp_path / "m.csv"
+    csv.write_text("path,label,modality\na.png,covid,us\nb.png,regular,ct\n")
+    assert [i.label for i in load_items(csv, filter_column="modality", filter_values=("us",))] == ["covid"]
+    with pytest.raises(CollectionError, match="needs a column and values"):
+        load_items(csv, filter_column="modality", filter_values=())
+    with pytest.raises(CollectionError, match="no column 'site' to filter on; columns are path, label, modality"):
+        load_items(csv, filter_column="site", filter_values=("a",))
+    with pytest.raises(CollectionError, match=r"no row has modality in \['mr'\]; its values are ct, us"):
+        load_items(csv, filter_column="modality", filter_values=("mr",))
+    (tmp_path / "tree" / "covid").mkdir(parents=True)
+    with pytest.raises(CollectionError, match="a filter selects manifest rows, and this is a folder"):
+        load_items(tmp_path / "tree", filter_column="modality", filter_values=("us",))

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from medgap.models import PretrainedUnavailable, apply_strategy, create_model, preprocessing, trainable_parameter_names
+from medgap.models import (
+    CheckpointError,
+    PretrainedUnavailable,
+    apply_strategy,
+    create_model,
+    preprocessing,
+    trainable_parameter_names,
+)
 
 
 def _imagenet_batch(shared_data: Path, size: int = 224):
@@ -59,6 +66,28 @@ def test_checkpoint_path_with_prefix_and_other_head(tmp_path):
     assert dst.get_classifier().out_features == 3
     with pytest.raises(FileNotFoundError, match="no such checkpoint"):
         create_model("efficientnet_lite0", tmp_path / "missing.pt")
+
+
+class _TouchPayload:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):  # unpickling would run Path.touch(marker)
+        return (Path.touch, (self.marker,))
+
+
+def test_init_checkpoint_that_needs_more_than_tensors_is_refused_unrun(tmp_path):
+    """--init FILE: a pickle that would run code, and a truncated file, raise CheckpointError naming the file."""
+    marker = tmp_path / "payload_ran"
+    torch.save({"state_dict": {"w": torch.ones(2)}, "x": _TouchPayload(marker)}, tmp_path / "planted.pt")
+    with pytest.raises(CheckpointError, match=r"planted\.pt: holds more than tensors"):
+        create_model("efficientnet_lite0", tmp_path / "planted.pt", num_classes=3)
+    assert not marker.exists()
+    torch.save(create_model("efficientnet_lite0", "scratch", num_classes=3).state_dict(), tmp_path / "ok.pt")
+    blob = (tmp_path / "ok.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(blob[: len(blob) // 3])
+    with pytest.raises(CheckpointError, match=r"cut\.pt: truncated or damaged.*--init"):
+        create_model("efficientnet_lite0", tmp_path / "cut.pt", num_classes=3)
 
 
 def test_other_architectures_offline_say_what_to_do(monkeypatch):

@@ -89,10 +89,14 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> tuple[list[str], list
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such checkpoint (--init takes scratch, imagenet or a file)")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    from medgap.models.checkpoints import CheckpointError, load_checkpoint_file
+
+    fix = ("--init takes a state dict (torch.save(model.state_dict(), PATH)) or a medgap/Lightning checkpoint; "
+           "save the weights that way, or use --init scratch or imagenet")
+    blob = load_checkpoint_file(path, fix)
     state = blob.get("state_dict", blob) if isinstance(blob, dict) else blob
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: not a state dict or a checkpoint with one")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(path, f"not a state dict or a checkpoint with one. {fix}")
     clean = {}
     for k, v in state.items():
         for prefix in ("model.", "backbone.", "module."):
