@@ -186,3 +186,12 @@ def test_the_installed_command_uses_the_same_handling(scores_csv, tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "Exit codes: 0" in subprocess.run([sys.executable, "-m", "medgap", "compare", "--help"],
                                              capture_output=True, text=True, timeout=120).stdout
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_quality_out_that_is_not_a_regular_file_is_refused_before_reading_it(images, tmp_path):
+    """A link to /dev/full as --out was read "to resume" until the kernel killed the process."""
+    (tmp_path / "full.csv").symlink_to("/dev/full")
+    for out in (tmp_path / "full.csv", images):
+        r = runner.invoke(app, ["quality", str(images), "--out", str(out)])
+        assert r.exit_code == 2 and "is not a regular file" in _text(r), r.output

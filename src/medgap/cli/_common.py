@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import errno
 import re
+import sys
+import tempfile
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -94,6 +96,18 @@ def writing(path: Path) -> Iterator[None]:
         raise
 
 
+def check_writable_folder(folder: Path) -> None:
+    """Create ``folder`` and write a scratch file in it, so an unwritable output (read-only, full, a file in
+    the way) is an OSError naming the folder before any work is done, not after."""
+    folder.mkdir(parents=True, exist_ok=True)  # its OSError names the part of the path that failed
+    try:
+        with tempfile.TemporaryFile(dir=folder) as f:
+            f.write(b"medgap")
+            f.flush()
+    except OSError as e:  # it would name the scratch file: name the folder
+        raise OSError(e.errno, e.strerror or str(e), str(folder)) from e
+
+
 def _raised_in_medgap(e: BaseException) -> bool:
     """Whether the innermost frame of the traceback is medgap's own code (a deliberate ``raise``)."""
     tb = e.__traceback__
@@ -109,9 +123,9 @@ def _is_user_error(e: BaseException) -> bool:
     StoreError, ImageReadError, ConfigError, CheckpointError, PretrainedUnavailable, ...; any ValueError or
     LookupError that medgap raises itself) as opposed to a bug."""
     from medgap.io import ImageReadError
-    from medgap.models.backbones import PretrainedUnavailable
 
-    if isinstance(e, (ImageReadError, PretrainedUnavailable)):
+    backbones = sys.modules.get("medgap.models.backbones")  # not imported (torch) just to test a class
+    if isinstance(e, ImageReadError) or (backbones is not None and isinstance(e, backbones.PretrainedUnavailable)):
         return True
     if isinstance(e, (ValueError, LookupError)):
         return type(e).__module__.startswith("medgap.") or _raised_in_medgap(e)

@@ -16,6 +16,7 @@ from medgap.cli._common import (
     EXIT_CODES_HELP,
     EXIT_OK,
     UsageError,
+    check_writable_folder,
     console,
     inside,
     out_console,
@@ -71,10 +72,12 @@ class CompareConfig:
         if missing or not columns:
             raise UsageError(f"{self.scores}: no column {missing or 'with a known metric'}; columns are "
                              f"{', '.join(map(str, scores.columns))}")
+        out_dir = self.out_dir or self.scores.parent
+        check_writable_folder(out_dir)  # before minutes of statistics on a large table
         groups = set(scores.group.dropna().astype(str))
         reference = self.reference if self.reference in groups else None
         result = compare_columns(scores, columns, reference)
-        write_comparisons(result, self.out_dir or self.scores.parent)
+        write_comparisons(result, out_dir)
         return result
 
 

@@ -9,7 +9,7 @@ import typer
 from rich.progress import track
 
 from medgap.cli import app
-from medgap.cli._common import EXIT_CODES_HELP, EXIT_OK, UsageError, console, plain, writing
+from medgap.cli._common import EXIT_CODES_HELP, EXIT_OK, UsageError, check_writable_folder, console, plain, writing
 from medgap.io import ImageReadError, collect, read_frames, to_gray255
 from medgap.quality.niqe import BLOCK, fit_niqe_model
 
@@ -39,6 +39,7 @@ def fit_niqe_command(
         raise UsageError(f"--sharpness takes a fraction in [0, 1], got {sharpness}")
     target = model_path(out)
     sources = collect(paths)
+    check_writable_folder(target.parent)
     used: set[Path] = set()
     skipped: list[tuple[str, str]] = []
 
@@ -68,7 +69,6 @@ def fit_niqe_command(
             console.print(f"  [yellow]skipped[/] {plain(where)}: {plain(why)}", soft_wrap=True)
         if len(skipped) > 20:
             console.print(f"  ... and {len(skipped) - 20} more skipped", soft_wrap=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
     with writing(target):
         model.save(target)
     console.print(f"NIQE model of {len(used)} of {len(sources)} files ({len(skipped)} images or frames skipped): "

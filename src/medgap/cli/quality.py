@@ -21,6 +21,7 @@ from medgap.cli._common import (
     console,
     out_console,
     parse_group,
+    check_writable_folder,
     parse_metric,
     plain,
 )
@@ -85,7 +86,9 @@ class QualityConfig:
 
     def validate(self) -> None:
         """UsageError for an option out of range (before anything is read or written)."""
-        self.output()
+        out, _ = self.output()
+        if out.exists() and not out.is_file():  # a folder, or a device (/dev/full read "to resume" never ends)
+            raise UsageError(f"--out {out} exists and is not a regular file; give a file name for the scores table")
         if self.workers < 1:
             raise UsageError(f"--workers must be at least 1, got {self.workers}")
         if self.video_stride < 1:
@@ -100,6 +103,7 @@ class QualityConfig:
         """Score the collection, print the summary and per-group table; returns (exit code, summary)."""
         self.validate()
         out, fmt = self.output()
+        check_writable_folder(out.parent)  # a read-only or full output folder fails now, not after scoring
         metrics = []
         for spec in self.metrics:
             name, params = parse_metric(spec)
