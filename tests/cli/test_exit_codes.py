@@ -195,3 +195,12 @@ def test_quality_out_that_is_not_a_regular_file_is_refused_before_reading_it(ima
     for out in (tmp_path / "full.csv", images):
         r = runner.invoke(app, ["quality", str(images), "--out", str(out)])
         assert r.exit_code == 2 and "is not a regular file" in _text(r), r.output
+
+
+def test_compare_with_a_single_group_exits_2_saying_why(tmp_path):
+    path = tmp_path / "one.csv"
+    pd.DataFrame({"group": ["a", "a", "a"], "brisque": [1.0, 2.0, 3.0]}).to_csv(path, index=False)
+    r = runner.invoke(app, ["compare", str(path)])
+    assert r.exit_code == 2, r.output
+    assert "skipped brisque" in _text(r) and "nothing to compare" in _text(r)
+    assert not (tmp_path / "comparison.json").exists()

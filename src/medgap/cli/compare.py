@@ -77,6 +77,9 @@ class CompareConfig:
         groups = set(scores.group.dropna().astype(str))
         reference = self.reference if self.reference in groups else None
         result = compare_columns(scores, columns, reference)
+        if not result:
+            raise UsageError(f"{self.scores}: nothing to compare: every column was skipped (reasons above); "
+                             "comparing needs at least 2 groups with values")
         write_comparisons(result, out_dir)
         return result
 
