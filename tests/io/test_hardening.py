@@ -209,7 +209,8 @@ def black_rgb_png(path: Path, width: int, height: int) -> Path:
         adler = zlib.adler32(rows, adler)
     idat = b"\x78\xda" + block * (height // 80) + end + struct.pack(">I", adler)
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b""))
+    chunks = _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunks)
     return path
 
 

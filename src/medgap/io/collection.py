@@ -105,11 +105,14 @@ def read_manifest(manifest: str | Path, *, group_column: str = "group", path_col
             "UTF-8 CSV"
         ) from None
     except pd.errors.EmptyDataError:
-        raise CollectionError(f"{csv}: empty manifest (no header line); write a CSV with a header such as path,group") from None
+        raise CollectionError(
+            f"{csv}: empty manifest (no header line); write a CSV with a header such as path,group"
+        ) from None
     except (pd.errors.ParserError, ValueError) as e:
         msg = " ".join(str(e).split()).replace("Error tokenizing data. C error: ", "")
         raise CollectionError(
-            f"{csv}: malformed CSV manifest ({msg}); fix the CSV at that line (quote fields that contain commas, close every quote)"
+            f"{csv}: malformed CSV manifest ({msg}); fix the CSV at that line (quote fields that contain "
+            "commas, close every quote)"
         ) from None
     except OSError as e:
         raise CollectionError(f"{csv}: cannot read the manifest ({e.strerror or e})") from None

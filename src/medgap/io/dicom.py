@@ -109,7 +109,8 @@ def check_frame_count(path: Path, ds, declared: int) -> None:
     absent): pydicom otherwise returns extra frames glued into one image, or fails on a frame late."""
     from pydicom.encaps import parse_basic_offsets, parse_fragments
 
-    what = f"the header declares {declared} ({'(0028,0008) Number of Frames' if 'NumberOfFrames' in ds else 'no Number of Frames element'})"
+    source = "(0028,0008) Number of Frames" if "NumberOfFrames" in ds else "no Number of Frames element"
+    what = f"the header declares {declared} ({source})"
     ts = ds.file_meta.TransferSyntaxUID
     data = _pixel_bytes(ds)
     if not ts.is_encapsulated:

@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from numbers import Integral
 from pathlib import Path
 from typing import TypeVar
 
@@ -24,7 +25,9 @@ T = TypeVar("T")
 
 
 def check_max_pixels(max_pixels: int | None) -> None:
-    if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1):
+    if max_pixels is None:
+        return
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, Integral) or max_pixels < 1:
         raise ValueError(f"max_pixels must be a positive integer or None (no limit), got {max_pixels!r}")
 
 
@@ -62,10 +65,11 @@ def guarded(path: str | Path, frames: Iterator[T]) -> Iterator[T]:
         raise
     except MemoryError:
         raise ImageReadError(
-            path, "out of memory while decoding; lower --max-pixels, score fewer files at once (--workers) or free memory"
+            path, "out of memory while decoding; lower --max-pixels, use fewer --workers, or free memory"
         ) from None
     except RecursionError as e:
-        raise ImageReadError(path, f"decoder failed ({describe(e)}); the file is damaged or too deeply nested") from None
+        reason = f"decoder failed ({describe(e)}); the file is damaged or nested too deeply"
+        raise ImageReadError(path, reason) from None
     except BaseException as e:  # noqa: BLE001 - see the docstring: decoder panics are BaseExceptions
         kind = "decoder crashed" if not isinstance(e, Exception) else "decoder failed"
         raise ImageReadError(path, f"{kind} ({describe(e)}); the file is damaged or non-conformant") from None

@@ -6,6 +6,7 @@ import errno
 import os
 import stat
 import struct
+from numbers import Integral
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,17 +61,17 @@ def read_frames(
     opening or decoding, including decoder panics, is raised as :class:`ImageReadError`; invalid arguments
     raise ``ValueError`` at once (before iteration).
     """
-    if isinstance(video_stride, bool) or not isinstance(video_stride, int) or video_stride < 1:
+    if isinstance(video_stride, bool) or not isinstance(video_stride, Integral) or video_stride < 1:
         raise ValueError(f"video_stride must be an integer >= 1, got {video_stride!r}")
-    if isinstance(nifti_axis, bool) or not isinstance(nifti_axis, int) or not -3 <= nifti_axis <= 2:
+    if isinstance(nifti_axis, bool) or not isinstance(nifti_axis, Integral) or not -3 <= nifti_axis <= 2:
         raise ValueError(f"nifti_axis must be 0, 1 or 2 (or -3..-1), got {nifti_axis!r}")
     check_max_pixels(max_pixels)
-    return guarded(path, _frames(Path(path), video_stride, nifti_axis, max_pixels))
+    return guarded(path, _frames(Path(path), int(video_stride), int(nifti_axis), max_pixels))
 
 
 def _stat_reason(path: Path, e: OSError) -> str:
     if e.errno == errno.ELOOP:
-        return "symbolic link loop (the link points back to itself); fix or remove the link"
+        return "symbolic link loop (following the links comes back to one of them); fix or remove the link"
     if e.errno == errno.ENOENT:
         if path.is_symlink():
             return f"broken symbolic link (its target {os.readlink(path)} does not exist)"
