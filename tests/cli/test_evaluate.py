@@ -290,3 +290,19 @@ def test_predictions_from_another_run_than_split_csv_are_refused(runs):
     _write_split(run, df.iloc[: len(df) // 2])
     r = _invoke(str(run))
     assert r.exit_code == 2 and "never held out" in _flat(r.output), r.output
+
+
+def test_names_with_markup_print_as_they_are(tmp_path):
+    """A run directory and a class named like rich markup print verbatim (issue 8, defect 11)."""
+    run = tmp_path / "run[old]"
+    df = write_run(run, seed=1, skill=1.5)
+    names = {"covid": "[covid]", "pneumonia": "pneumonia[/]", "regular": "regular"}
+    df = pd.read_csv(run / "predictions.csv", dtype=str)
+    df[["label", "pred"]] = df[["label", "pred"]].replace(names)
+    df.rename(columns={f"prob_{a}": f"prob_{b}" for a, b in names.items()}).to_csv(run / "predictions.csv",
+                                                                                    index=False)
+    (run / "classes.json").write_text(json.dumps(list(names.values())))
+    r = runner.invoke(app, ["evaluate", str(run), "--bootstrap", "100"], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    for text in ("run[old]", "[covid]", "pneumonia[/]"):
+        assert text in r.output, text

@@ -20,7 +20,7 @@ import typer
 from rich.table import Table
 
 from medgap.cli import app
-from medgap.cli._common import EXIT_OK, EXIT_USAGE, UsageError, console, out_console
+from medgap.cli._common import EXIT_OK, EXIT_USAGE, UsageError, console, out_console, plain, print_error
 from medgap.report.classification_plots import plot_confusion_matrix, plot_roc_curves
 from medgap.stats import (
     ComparisonResult,
@@ -66,7 +66,8 @@ def _read_classes(run_dir: Path, columns: list[str]) -> list[str]:
         if not prob_classes:
             raise UsageError(f"{path}: missing, and predictions.csv has no prob_<class> columns to take the "
                              f"classes from; write the ordered class names there, e.g. [\"covid\", \"regular\"]")
-        console.print(f"[yellow]note:[/] {path} missing; classes taken from the prob_ columns: {prob_classes}",
+        console.print(f"[yellow]note:[/] {plain(path)} missing; classes taken from the prob_ columns: "
+                      f"{plain(prob_classes)}",
                       soft_wrap=True)
         return prob_classes
     try:
@@ -129,8 +130,8 @@ def read_run(run_dir: Path, split: str = "test") -> RunPredictions:
     no_group = groups == ""
     if no_group.any():  # an item without a patient id is its own patient
         groups = np.where(no_group, "item:" + df.item_id.to_numpy(str), groups)
-        console.print(f"[yellow]note:[/] {pred_file}: {int(no_group.sum())} item(s) without group_id, each taken "
-                      f"as its own patient", soft_wrap=True)
+        console.print(f"[yellow]note:[/] {plain(pred_file)}: {int(no_group.sum())} item(s) without group_id, each "
+                      f"taken as its own patient", soft_wrap=True)
     index = {c: i for i, c in enumerate(classes)}
     return RunPredictions(run_dir, df, classes, df.label.map(index).to_numpy(np.int64),
                           df.pred.map(index).to_numpy(np.int64), prob, groups)
@@ -517,7 +518,7 @@ def print_evaluation(ev: Evaluation, confidence: float) -> None:
     run, s = ev.run, _summary(ev.run)
     level = f"{100 * confidence:g}%"
     folds = f", pooled held-out predictions of {len(s['folds'])} folds" if len(s["folds"]) > 1 else ""
-    t = Table(title=f"{run.run_dir}: {s['items']} items, {s['patients']} patients{folds}")
+    t = Table(title=f"{plain(run.run_dir)}: {s['items']} items, {s['patients']} patients{folds}")
     t.add_column("class")
     t.add_column("metric", no_wrap=True)
     t.add_column("value", justify="right")
@@ -531,16 +532,16 @@ def print_evaluation(ev: Evaluation, confidence: float) -> None:
             t.add_section()
         previous = r[0]
         n = f"{r.successes:.0f}/{r.total:.0f}" if math.isfinite(r.successes) else ""
-        t.add_row(r[0] if first else "", r.metric, _num(r.value), _ci(r.ci_low, r.ci_high),
+        t.add_row(plain(r[0]) if first else "", r.metric, _num(r.value), _ci(r.ci_low, r.ci_high),
                   _ci(r.wilson_low, r.wilson_high), n)
     out_console.print(t)
 
     cm = Table(title="confusion matrix (rows true, columns predicted)")
     cm.add_column("true \\ predicted")
     for c in run.classes:
-        cm.add_column(c, justify="right")
+        cm.add_column(plain(c), justify="right")
     for c, row in zip(run.classes, ev.confusion):
-        cm.add_row(c, *map(str, row))
+        cm.add_row(plain(c), *map(str, row))
     out_console.print(cm)
 
     if len(ev.per_fold) > 1:
@@ -548,21 +549,22 @@ def print_evaluation(ev: Evaluation, confidence: float) -> None:
             f"{r.fold}: {r.accuracy:.3f} ({r.items} items, {r.patients} patients)" for r in ev.per_fold.itertuples()))
     for what, r in ev.tests:
         stat = f"{r.statistic_name} = {r.statistic:.3f}" if math.isfinite(r.statistic) else "n/a"
-        out_console.print(f"[bold]{what}[/], {r.test}: {stat}, {format_p(r.p, floor=1e-3)}; {_test_detail(r)}",
+        out_console.print(f"[bold]{plain(what)}[/], {r.test}: {stat}, {format_p(r.p, floor=1e-3)}; {_test_detail(r)}",
                           soft_wrap=True)
     if ev.differences is not None:
         d = ev.differences
         dt = Table(title=f"RUN_DIR minus --against on the shared items, {level} CI (patients)")
-        names = (run.run_dir.name, ev.against.run_dir.name if ev.against else "against")
+        names = (plain(run.run_dir.name), plain(ev.against.run_dir.name) if ev.against else "against")
         for col in ("class", "metric", *names, "difference", "CI"):
             dt.add_column(col, justify="left" if col in ("class", "metric") else "right",
                           no_wrap=col == "metric")
         keep = (d["class"] == "overall") | d.metric.isin(["sensitivity", "specificity", "auc"])
         for r in d[keep].itertuples(index=False):
-            dt.add_row(r[0], r.metric, _num(r.value_a), _num(r.value_b), _num(r.difference), _ci(r.ci_low, r.ci_high))
+            dt.add_row(plain(r[0]), r.metric, _num(r.value_a), _num(r.value_b), _num(r.difference),
+                       _ci(r.ci_low, r.ci_high))
         out_console.print(dt)
     for note in ev.notes:
-        console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
+        console.print(f"[yellow]note:[/] {plain(note)}", soft_wrap=True)
 
 
 def _test_detail(r: ComparisonResult) -> str:
@@ -613,17 +615,14 @@ def evaluate_command(
     plots; optional tests against another run or a reader."""
     cfg = EvaluateConfig(run_dir, against, reader, reader_correct, reader_total, split, bootstrap, seed, confidence,
                          aggregate_)
-    from rich.markup import escape
-
     try:
         ev = cfg.run()
     except (UsageError, ValueError) as e:
-        console.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
+        print_error(e)
         raise typer.Exit(EXIT_USAGE) from None
     except OSError as e:
-        console.print(f"[red]error:[/] {escape(str(e))}; RUN_DIR must be writable (the results are written there)",
-                      soft_wrap=True)
+        print_error(f"{e}; RUN_DIR must be writable (the results are written there)")
         raise typer.Exit(EXIT_USAGE) from None
     print_evaluation(ev, confidence)
-    console.print("written: " + ", ".join(str(p) for p in ev.outputs), soft_wrap=True)
+    console.print("written: " + ", ".join(plain(p) for p in ev.outputs), soft_wrap=True)
     raise typer.Exit(EXIT_OK)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from medgap.cli import app
-from medgap.cli._common import EXIT_OK, EXIT_USAGE, UsageError, console
+from medgap.cli._common import EXIT_OK, EXIT_USAGE, UsageError, console, plain, print_error
 
 
 def _quiet_lightning() -> None:
@@ -80,8 +80,6 @@ def finetune_command(
     from medgap.models import PretrainedUnavailable
     from medgap.train import FinetuneConfig, run_finetune
 
-    from rich.markup import escape
-
     try:
         fcol, fvals = _parse_filter(filter)
         cfg = FinetuneConfig(
@@ -93,11 +91,11 @@ def finetune_command(
             filter_column=fcol, filter_values=fvals, accelerator=accelerator, devices=_parse_devices(devices),
             num_nodes=num_nodes, ddp=ddp)
         _quiet_lightning()
-        # markup=False: paths and class names are printed as they are ("[old].png" stays)
-        run_finetune(cfg, log=lambda s: console.print(s, soft_wrap=True, markup=False))
+        # paths and class names printed as they are: "[old].png" stays, control characters show escaped
+        run_finetune(cfg, log=lambda s: console.print(plain(s, newlines=True), soft_wrap=True))
     except (CollectionError, PretrainedUnavailable, ValueError, FileNotFoundError) as e:
         # ValueError covers UsageError, ConfigError (an option), CheckpointError (a checkpoint in the run directory)
-        console.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
+        print_error(e)
         raise typer.Exit(EXIT_USAGE) from None
     raise typer.Exit(EXIT_OK)
 

@@ -87,7 +87,8 @@ _RESUMABLE_DIFFERENCES = {"accelerator", "devices", "num_nodes", "ddp", "precisi
 
 
 def _config_dict(cfg: FinetuneConfig) -> dict:
-    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()}
+    return {k: str(v) if isinstance(v, Path) else v.item() if isinstance(v, np.generic) else v
+            for k, v in asdict(cfg).items()}
 
 
 def _check_resumable(out: Path, cfg: FinetuneConfig) -> None:
@@ -110,6 +111,10 @@ def _check_resumable(out: Path, cfg: FinetuneConfig) -> None:
                          f"options to resume it, or choose a new --out")
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def check_config(cfg: FinetuneConfig) -> None:
     """Every option's value, before anything is read or written: a :class:`ConfigError` names the option and
     the values it takes."""
@@ -127,28 +132,28 @@ def check_config(cfg: FinetuneConfig) -> None:
     choice(cfg.bn_stats, ("auto", "frozen", "train"), "bn_stats", "bn-stats")
     choice(cfg.head_init, ("logreg", "random"), "head init", "head-init")
     choice(cfg.classifier, ("logreg", "svm"), "classifier", "classifier")
-    need(isinstance(cfg.folds, int) and cfg.folds >= 2,
+    need(_is_int(cfg.folds) and cfg.folds >= 2,
          f"--folds {cfg.folds}: cross-validation needs at least 2 folds (5 is the default)")
-    need(isinstance(cfg.image_size, int) and cfg.image_size >= 16,
+    need(_is_int(cfg.image_size) and cfg.image_size >= 16,
          f"--image-size {cfg.image_size}: the image size must be at least 16 pixels (the backbones downsample "
          f"32 times; 128 is the default)")
-    need(isinstance(cfg.epochs, int) and cfg.epochs >= 1, f"--epochs {cfg.epochs}: train at least 1 epoch")
-    need(isinstance(cfg.batch_size, int) and cfg.batch_size >= 1, f"--batch-size {cfg.batch_size}: the batch size "
-                                                                  f"must be at least 1 (32 is the default)")
-    need(isinstance(cfg.patience, int) and cfg.patience >= 1,
+    need(_is_int(cfg.epochs) and cfg.epochs >= 1, f"--epochs {cfg.epochs}: train at least 1 epoch")
+    need(_is_int(cfg.batch_size) and cfg.batch_size >= 1,
+         f"--batch-size {cfg.batch_size}: the batch size must be at least 1 (32 is the default)")
+    need(_is_int(cfg.patience) and cfg.patience >= 1,
          f"--patience {cfg.patience}: patience must be at least 1 epoch")
     need(cfg.lr > 0 and np.isfinite(cfg.lr), f"--lr {cfg.lr}: the learning rate must be a positive number")
     need(cfg.backbone_lr_scale >= 0 and np.isfinite(cfg.backbone_lr_scale),
          f"--backbone-lr-scale {cfg.backbone_lr_scale}: must be 0 (backbone fixed) or more")
     need(0 <= cfg.label_smoothing < 1, f"--label-smoothing {cfg.label_smoothing}: label smoothing must be in [0, 1)")
-    need(isinstance(cfg.video_stride, int) and cfg.video_stride >= 1,
+    need(_is_int(cfg.video_stride) and cfg.video_stride >= 1,
          f"--video-stride {cfg.video_stride}: the video stride must be at least 1 (every frame)")
-    need(isinstance(cfg.trainable_stages, int) and cfg.trainable_stages >= 1,
+    need(_is_int(cfg.trainable_stages) and cfg.trainable_stages >= 1,
          f"--trainable-stages {cfg.trainable_stages}: at least 1 stage trains")
-    need(isinstance(cfg.seed, int) and 0 <= cfg.seed and cfg.seed + cfg.folds < 2**32,
+    need(_is_int(cfg.seed) and 0 <= cfg.seed and cfg.seed + cfg.folds < 2**32,
          f"--seed {cfg.seed}: the seed must be an integer in 0..{2**32 - 1 - cfg.folds} (fold k uses seed + k)")
-    need(isinstance(cfg.num_nodes, int) and cfg.num_nodes >= 1, f"--num-nodes {cfg.num_nodes}: at least 1 node")
-    need(cfg.devices == "auto" or (isinstance(cfg.devices, int) and cfg.devices >= 1),
+    need(_is_int(cfg.num_nodes) and cfg.num_nodes >= 1, f"--num-nodes {cfg.num_nodes}: at least 1 node")
+    need(cfg.devices == "auto" or (_is_int(cfg.devices) and cfg.devices >= 1),
          f"--devices {cfg.devices!r}: a number of devices (1 or more) or 'auto'")
     need(cfg.precision in ("auto", "32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true"),
          f"precision {cfg.precision!r}: auto, 32-true, 16-mixed, bf16-mixed, bf16-true, 16-true or 64-true")
