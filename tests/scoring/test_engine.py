@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -87,3 +88,34 @@ def test_make_engine():
     else:
         with pytest.raises(NotImplementedError):
             make_engine(2, address="tcp://scheduler:8786")
+
+
+def _unsendable(x: int):
+    """Item 3's result cannot be pickled in the worker; item 5 raises an exception whose class cannot be pickled
+    (like pyo3's PanicException, whose module cannot be imported); item 7 raises one that pickles but cannot
+    be rebuilt in the parent (its constructor wants two arguments)."""
+    if x == 3:
+        return threading.Lock()
+    if x == 5:
+        class LocalPanic(BaseException):
+            pass
+
+        raise LocalPanic("index out of bounds")
+    if x == 7:
+        raise NeedsTwo("a", "b")
+    return x * 10
+
+
+class NeedsTwo(Exception):
+    def __init__(self, a: str, b: str) -> None:
+        super().__init__(a)
+
+
+@pytest.mark.parametrize("engine", [SerialEngine, lambda: ProcessEngine(2)], ids=["serial", "processes"])
+def test_a_result_or_error_that_cannot_come_back_fails_its_item_only(engine):
+    with engine() as e:
+        got = list(e.imap_unordered(_unsendable, range(10), on_crash=lambda item, err: ("failed", item)))
+    assert sorted(r for r in got if isinstance(r, int)) == [10 * i for i in range(10) if i not in (3, 5, 7)]
+    failed = sorted(r[1] for r in got if isinstance(r, tuple))
+    # in-process, the lock is a fine result: only the raising items fail
+    assert failed == ([5, 7] if engine is SerialEngine else [3, 5, 7])

@@ -3,12 +3,17 @@ given a scheduler address) can slot in without touching metrics or I/O."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import multiprocessing
 import os
 import signal
+import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import Connection
 from typing import Protocol, TypeVar
 
 T = TypeVar("T")
@@ -24,7 +29,16 @@ _SINGLE_THREAD_ENV = {
 
 
 OnCrash = Callable[[T, BaseException], R]
-"""``on_crash(item, error) -> result``: the result to yield for an item whose worker process died."""
+"""``on_crash(item, error) -> result``: the result to yield for an item whose worker process died, or whose
+task raised (or returned something that could not be sent back from the worker)."""
+
+
+def is_fatal(error: BaseException) -> bool:
+    """Errors that must stop the run (Ctrl-C, interpreter exit, a closed generator) rather than fail one item.
+
+    Everything else, including ``BaseException`` subclasses that native extensions raise (pyo3's
+    ``PanicException`` from a Rust decoder), is one item's failure."""
+    return isinstance(error, (KeyboardInterrupt, SystemExit, GeneratorExit))
 
 
 class WorkerCrashed(RuntimeError):
@@ -58,7 +72,15 @@ class SerialEngine:
     def imap_unordered(
         self, fn: Callable[[T], R], items: Iterable[T], on_crash: OnCrash | None = None
     ) -> Iterator[R]:
-        return map(fn, items)  # a crash here is the caller's process: nothing is left to report it
+        # a segfault here is the caller's process: nothing is left to report it; an exception is one item's
+        for item in items:
+            try:
+                result = fn(item)
+            except BaseException as e:
+                if on_crash is None or is_fatal(e):
+                    raise
+                result = on_crash(item, e)
+            yield result
 
     def close(self, abandon: bool = False) -> None:
         pass
@@ -70,10 +92,46 @@ class SerialEngine:
         self.close(abandon=exc_type is not None)
 
 
-def _init_worker() -> None:
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _set_parent_death_signal() -> bool:
+    """Linux: SIGKILL this process when its parent dies (prctl PR_SET_PDEATHSIG). False where unavailable."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
+        return False
+
+
+def _watch_parent(parent_alive: Connection) -> None:
+    """Exit as soon as the main process is gone: it holds the only write end of this pipe, so a read returns
+    EOF when it dies, however it dies (kill -9, the OOM killer, SIGTERM). A thread, since the worker's own
+    thread may be deep in a decoder."""
+    try:
+        parent_alive.recv_bytes()  # nothing is ever sent: this returns only by EOF
+    except (EOFError, OSError):
+        pass
+    os._exit(1)  # no cleanup to do: the parent that would read our results is gone
+
+
+def _init_worker(parent_alive: Connection | None = None, main_pid: int | None = None) -> None:
     for k, v in _SINGLE_THREAD_ENV.items():  # for libraries a task imports later; BLAS read them at start-up
         os.environ.setdefault(k, v)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (it flushes and stops us)
+    # Workers must not outlive the main process. Under forkserver a worker's parent is the fork server, not
+    # the main process, and the server itself lives on while any worker holds its "alive" pipe: so the
+    # parent-death signal alone would never fire when the main process is killed. The pipe watchdog covers
+    # that (and spawn, and macOS); the signal adds: a worker dies with its fork server (killed by the OOM
+    # killer, say). Under spawn the parent is the main process's thread that submitted work, which may end
+    # before the process does, so the signal is set only under a fork server.
+    parent = os.getppid()
+    if main_pid is not None and parent != main_pid and _set_parent_death_signal() and os.getppid() != parent:
+        os._exit(1)  # the fork server died before the signal was armed
+    if parent_alive is not None:
+        threading.Thread(target=_watch_parent, args=(parent_alive,), name="medgap-parent-watch", daemon=True).start()
     try:
         import cv2
 
@@ -110,10 +168,17 @@ class ProcessEngine:
         # read these; a value the user has set wins.
         for k, v in _SINGLE_THREAD_ENV.items():
             os.environ.setdefault(k, v)
+        ctx = _context()
+        # Workers get the read end; this process keeps the only write end, so workers see EOF when it dies.
+        self._alive_r, self._alive_w = ctx.Pipe(duplex=False)
+        self._ctx = ctx
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=_context(), initializer=_init_worker)
+        return ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=self._ctx, initializer=_init_worker,
+            initargs=(self._alive_r, os.getpid()),
+        )
 
     def _restart(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -142,27 +207,26 @@ class ProcessEngine:
                     if isinstance(fut.exception(), BrokenProcessPool):
                         lost.append(item)
                     else:
-                        yield fut.result()  # finished before the crash: not run twice
+                        yield _outcome(fut, item, on_crash)  # finished before the crash: not run twice
                 pending.clear()
                 self._restart()
                 yield from self._isolate(fn, lost, on_crash)
             else:
                 for fut in done:
-                    del pending[fut]
-                    yield fut.result()
+                    yield _outcome(fut, pending.pop(fut), on_crash)
             refill()
 
     def _isolate(self, fn: Callable[[T], R], items: list[T], on_crash: OnCrash | None) -> Iterator[R]:
         """Run ``items`` one at a time; the one whose worker dies gets ``on_crash``."""
         for item in items:
-            try:
-                result = self._pool.submit(fn, item).result()
-            except BrokenProcessPool as e:
+            fut = self._pool.submit(fn, item)
+            if isinstance(fut.exception(), BrokenProcessPool):
                 self._restart()
                 if on_crash is None:
-                    raise WorkerCrashed(f"a worker process died while running {item!r}") from e
-                result = on_crash(item, e)
-            yield result
+                    raise WorkerCrashed(f"a worker process died while running {item!r}") from fut.exception()
+                yield on_crash(item, fut.exception())
+            else:
+                yield _outcome(fut, item, on_crash)
 
     def close(self, abandon: bool = False) -> None:
         """Shut the pool down. ``abandon`` (Ctrl-C, an error): kill the workers instead of letting their current
@@ -176,12 +240,25 @@ class ProcessEngine:
                 for proc in list((getattr(self._pool, "_processes", None) or {}).values()):
                     proc.kill()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._alive_w.close()  # workers of this engine (all gone now) would see EOF
+        self._alive_r.close()
 
     def __enter__(self) -> ProcessEngine:
         return self
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
         self.close(abandon=exc_type is not None)
+
+
+def _outcome(fut: Future, item: T, on_crash: OnCrash | None) -> R:
+    """A finished future's result; its exception (raised by the task, or a result that could not be pickled
+    in the worker) is the item's failure when ``on_crash`` is given."""
+    error = fut.exception()
+    if error is None:
+        return fut.result()
+    if on_crash is None:  # (even SystemExit: it ended a task in a worker, not this process)
+        raise error
+    return on_crash(item, error)
 
 
 _END = object()
