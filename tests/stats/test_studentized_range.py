@@ -2,10 +2,11 @@
 and against exact identities, and Games-Howell with 150 groups (issue 8: one scipy ppf per pair took over
 ten minutes there; benchmarks/posthoc_bench.py times it).
 
-SciPy evaluates sf as 1 - cdf with quad (about 1e-11 absolute noise; measured: our sf within 6e-12 absolute
-of it, our ppf within 4e-12 relative of its ppf, over k = 2..150 and df = 1..5000), so sf is compared to
-1e-8 relative or 1e-11 absolute, and ppf to 1e-9 relative. The k = 2 identity Q = sqrt(2) |T| gives exact
-values far into the tail, where relative accuracy is checked to 1e-10.
+SciPy evaluates sf as 1 - cdf with quad (about 1e-11 absolute noise). Measured (k = 3, 40, 150; random
+df in [1, 2e4], q over the bulk and the tail): our sf within 2.1e-11 absolute of scipy's at 600 points, our
+ppf within 2.5e-11 relative of scipy's at 150 df. So sf is compared to 1e-8 relative or 1e-11 absolute here
+(df up to 5000), and ppf to 1e-9 relative. The k = 2 identity Q = sqrt(2) |T| gives exact values far into
+the tail, where relative accuracy is checked to 1e-10 (measured: 4e-13 down to p = 1e-18).
 """
 
 from __future__ import annotations

@@ -15,8 +15,11 @@ took minutes for 40 groups and hours for 150 (issue 8). Here the work splits int
    trapezoid rule converges geometrically). df = inf is ``S_k(q)`` itself.
 3. The quantile by safeguarded Newton steps on ``log sf`` against ``log q`` (vectorised over all df at once).
 
-Agreement with scipy (``scipy.stats.studentized_range``, which evaluates ``1 - cdf`` to about 1e-11
-absolute): measured in tests/stats/test_studentized_range.py. SciPy switches to the df = inf formula for
+Accuracy, measured against scipy (``scipy.stats.studentized_range``, which evaluates ``1 - cdf`` to about
+1e-11 absolute) for k = 3, 40, 150 and random df in [1, 2e4]: sf within 2.1e-11 absolute (600 points), ppf
+within 2.5e-11 relative (150 df); against the exact k = 2 identity ``Q = sqrt(2) |T|``: sf within 4e-13
+relative down to p = 1e-18 (tail probabilities below ~1e-20 of the chi2 peak are left out). Tests:
+tests/stats/test_studentized_range.py; timing: benchmarks/posthoc_bench.py. SciPy switches to the df = inf formula for
 df >= 100000; this module keeps the finite-df integral (the two differ by O(1/df)).
 """
 
@@ -28,7 +31,7 @@ import numpy as np
 from scipy import special
 from scipy.interpolate import CubicHermiteSpline
 
-_W_STEP = 0.01  # grid of the range's tail; cubic Hermite error ~ step^4 (measured below 1e-10 relative)
+_W_STEP = 0.005  # grid of the range's tail; cubic Hermite error ~ step^4: 7e-11 of S_k at 0.01, 1e-12 at 0.005
 _Z_STEP = 0.1  # trapezoid step of the inner integral over z (converged: 0.02 changes log S_k by < 3e-13)
 _Y_STEP = 0.05  # largest trapezoid step over y = log chi2 (S_k(q s) changes over ~0.2 in y for k = 150)
 _LOG_TINY = -46.0  # a chi2 tail below e^-46 (1e-20) of its peak is left out of the sum
