@@ -108,6 +108,7 @@ def test_resumed_run_equals_an_uninterrupted_one_bit_for_bit(tiny_tree, tmp_path
     ({"init": "missing.ckpt"}, "missing.ckpt"),
     ({"backbone": "no_such_net"}, "no_such_net"),
     ({"filter_column": "modality"}, "filter"),
+    ({"strategy": "partial", "trainable_stages": 99}, "trainable-stages"),
 ])
 def test_a_bad_option_is_refused_before_anything_is_written(tiny_tree, tmp_path, change, message):
     out = tmp_path / "run"

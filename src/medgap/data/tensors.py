@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from medgap.data.items import LabelledItem
-from medgap.io import ImageReadError, item_id, read_frames, to_rgb255
+from medgap.io import CollectionError, ImageReadError, item_id, read_frames, to_rgb255
 
 
 @dataclass
@@ -42,7 +42,7 @@ def decode_items(items: Sequence[LabelledItem], size: int, video_stride: int = 1
                  progress: Callable[[int, int], None] | None = None) -> DecodedSet:
     """Every frame of every item as a ``size`` x ``size`` RGB uint8 image. A file that cannot be decoded,
     whatever its decoder raises (KeyboardInterrupt and SystemExit aside), is left out whole and listed in
-    ``failures`` with its reason; only when no file decodes is a ValueError raised."""
+    ``failures`` with its reason; only when no file decodes is a CollectionError raised."""
     imgs, ids, paths, frames, labels, groups, failures = [], [], [], [], [], [], []
     for n, it in enumerate(items):
         try:
@@ -66,7 +66,7 @@ def decode_items(items: Sequence[LabelledItem], size: int, video_stride: int = 1
         if progress:
             progress(n + 1, len(items))
     if not imgs:
-        raise ValueError("no image could be decoded: " + "; ".join(f"{p}: {r}" for p, r in failures[:5]))
+        raise CollectionError("no image could be decoded: " + "; ".join(f"{p}: {r}" for p, r in failures[:5]))
     return DecodedSet(torch.from_numpy(np.stack(imgs)), ids, paths, frames, labels, groups, failures)
 
 

@@ -172,6 +172,22 @@ def check_config(cfg: FinetuneConfig) -> None:
          f"(efficientnet_lite0 is the default)")
 
 
+def _check_model(cfg: FinetuneConfig, n_classes: int) -> None:
+    """Build the fold model once before anything is written: the weights exist and fit, the strategy applies
+    (--trainable-stages within the backbone's stages), and a fitted head has a linear layer to go into."""
+    from torch import nn
+
+    model = create_model(cfg.backbone, cfg.init, num_classes=n_classes)
+    try:
+        apply_strategy(model, cfg.strategy, cfg.trainable_stages)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    fitted_head = cfg.strategy != "features" and cfg.head_init == "logreg" and str(cfg.init) != "scratch"
+    if fitted_head and not isinstance(model.get_classifier(), nn.Linear):
+        raise ConfigError(f"--backbone {cfg.backbone}: its {type(model.get_classifier()).__name__} head cannot take "
+                          f"a fitted logistic regression; use --head-init random")
+
+
 def check_classes(labels, groups, folds: int, failures=()) -> None:
     """At least two classes, and every class with at least two patients (groups): a class whose only patient is
     held out has no training example in that fold. A :class:`CollectionError` names the class and the fix."""
@@ -224,7 +240,7 @@ def run_finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> pd.
         log(f"skipped {path}: {reason}")
     check_classes(ds.labels, ds.groups, cfg.folds, ds.failures)
     classes = sorted(set(ds.labels))
-    create_model(cfg.backbone, cfg.init, num_classes=len(classes))  # the weights exist and fit: before writing
+    _check_model(cfg, len(classes))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if main:
         out.mkdir(parents=True, exist_ok=True)
