@@ -153,7 +153,7 @@ def exit_code_for(e: BaseException, debug: bool = False) -> int:
         console.print("[yellow]Interrupted.[/]")
         return EXIT_INTERRUPTED
     if debug:
-        console.print("".join(traceback.format_exception(e)), markup=False, highlight=False, soft_wrap=True)
+        console.print(plain("".join(traceback.format_exception(e)), newlines=True), soft_wrap=True)
     if isinstance(e, OSError):
         path = " -> ".join(str(p) for p in (e.filename, e.filename2) if p is not None)
         reason = e.strerror or str(e)
@@ -163,7 +163,7 @@ def exit_code_for(e: BaseException, debug: bool = False) -> int:
     if _is_user_error(e):
         print_error(e.args[0] if isinstance(e, KeyError) and e.args else e)
         return EXIT_USAGE
-    console.print(f"medgap: internal error: {plain(type(e).__name__)}: {plain(e, newlines=True)} "
+    console.print(f"medgap: internal error: {plain(type(e).__name__)}: {plain(e)} "  # one line: \n shown escaped
                   "(rerun with --debug for the traceback; please report it)", soft_wrap=True)
     return EXIT_INTERNAL
 
