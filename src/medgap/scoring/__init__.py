@@ -2,7 +2,7 @@
 
 from medgap.scoring.engine import Engine, ProcessEngine, SerialEngine, WorkerCrashed, make_engine
 from medgap.scoring.run import ScoreSummary, score_collection, score_source
-from medgap.scoring.store import MergeResult, ResultStore, StoreError
+from medgap.scoring.store import MergeResult, ResultStore, Scored, StoreError
 
 __all__ = [
     "Engine",
@@ -10,6 +10,7 @@ __all__ = [
     "ProcessEngine",
     "ResultStore",
     "ScoreSummary",
+    "Scored",
     "SerialEngine",
     "StoreError",
     "WorkerCrashed",

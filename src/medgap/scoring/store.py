@@ -1,11 +1,12 @@
 """A resumable table of per-item results.
 
 Rows are flushed to part files (``<out>.parts/part-NNNNNN-xxxxxx.parquet``, written to a temporary name and
-renamed, so a kill -9 never leaves half a part). A source counts as done when rows exist for its key
-``(path, file_size, file_mtime_ns, metric_versions)``; a rerun skips done sources and rescores files whose size,
-mtime or metric version changed. :meth:`ResultStore.finalize` merges the previous output and the parts into the
-output, keeping for each path only the rows of its newest scoring, and removes the parts. The merge streams
-record batches through pyarrow, so memory does not grow with the number of rows (only a path -> part map).
+renamed, so a kill -9 never leaves half a part). :meth:`ResultStore.index` tells, for each path, what its newest
+rows were made from (file size and mtime, metric versions, read options); the caller decides what to rescore.
+:meth:`ResultStore.finalize` merges the previous output and the parts into the output, keeping for each path only
+the rows of its newest scoring, and removes the parts; given the current collection's labels, it also drops the
+rows of files no longer in it and rewrites group and manifest columns (relabelling costs no decoding). The merge
+streams record batches through pyarrow, so memory does not grow with the number of rows (only per-path maps).
 
 Row order in the output: the previous output's rows first, then files in the order they finished.
 """
@@ -17,7 +18,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,15 +29,30 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 KEY = ("path", "file_size", "file_mtime_ns", "metric_versions")
+"""Columns every medgap scores table has (outputs of older versions have no ``read_options``)."""
+READ_OPTIONS = "read_options"
+"""How the file was read, as ``name=value,...`` for the options that change its frames (null when none does)."""
 LEADING = ("item_id", "path", "frame", "group", "width", "height")
-"""The first columns of every table, in this order; metric and extra columns follow, then :data:`TRAILING`."""
-TRAILING = ("error", "file_size", "file_mtime_ns", "metric_versions")
+"""The first columns of every table, in this order; extra (manifest) and metric columns follow, then
+:data:`TRAILING`."""
+TRAILING = ("error", "file_size", "file_mtime_ns", "metric_versions", READ_OPTIONS)
 _INT_COLUMNS = ("frame", "width", "height", "file_size", "file_mtime_ns")
 _BATCH_ROWS = 65_536  # rows per read batch and per written row group
 
 
 class StoreError(ValueError):
     """An existing output that a run cannot resume from or merge into; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What the newest rows of one path were made from."""
+
+    file_size: int
+    file_mtime_ns: int
+    metric_versions: str
+    read_options: str | None
+    """``None`` when no read option applied, or the table predates the column."""
 
 
 @dataclass
@@ -50,6 +66,11 @@ class MergeResult:
     """Of those, rows that earlier runs wrote (files this run skipped as done)."""
     earlier_failures: list[tuple[str, str]] = field(default_factory=list)
     """``(item_id, error)`` of the first of those."""
+    relabelled_files: int = 0
+    """Files whose rows got new group or manifest columns (``labels`` given)."""
+    dropped_files: int = 0
+    """Files no longer in the collection whose rows were dropped (``labels`` given)."""
+    dropped_rows: int = 0
 
 
 class _Table:
@@ -133,6 +154,20 @@ class ResultStore:
         tables.extend(_Table(p, "parquet", i) for i, p in enumerate(self._part_files()))
         return tables
 
+    def index(self) -> dict[str, Scored]:
+        """For each path, what its newest rows (those :meth:`finalize` keeps) were made from."""
+        out: dict[str, Scored] = {}
+        for table in self._tables():  # in seq order, so later tables overwrite
+            cols = list(KEY) + ([READ_OPTIONS] if READ_OPTIONS in table.columns else [])
+            for batch in table.batches(cols):
+                unique = pa.Table.from_batches([batch]).group_by(cols).aggregate([])
+                values = [unique.column(c).to_pylist() for c in cols]
+                if len(cols) == len(KEY):
+                    values.append([None] * unique.num_rows)
+                for path, size, mtime, versions, read in zip(*values):
+                    out[path] = Scored(size, mtime, versions, read or None)
+        return out
+
     def done_keys(self) -> set[tuple]:
         """Keys ``(path, file_size, file_mtime_ns, metric_versions)`` of the sources already scored (in the
         output or in parts left by an interrupted run)."""
@@ -166,15 +201,36 @@ class ResultStore:
         self._written.add(final.name)
         self._buffer.clear()
 
-    def finalize(self, keep_failures: int = 1000) -> MergeResult:
+    def finalize(
+        self,
+        keep_failures: int = 1000,
+        *,
+        labels: Mapping[str, Mapping[str, str | None]] | None = None,
+        value_columns: Sequence[str] = (),
+    ) -> MergeResult:
         """Merge the previous output and the parts into the output (for each path, only the rows of its newest
-        part), write it atomically and remove the parts. Streams batches: memory stays flat in the rows."""
+        part), write it atomically and remove the parts. Streams batches: memory stays flat in the rows.
+
+        ``labels``: the current collection, ``path -> {"group": ..., manifest column: value, ...}``. Rows of
+        paths not in it are dropped; every row's group and manifest columns are set from it (columns that no
+        source has any more go). ``value_columns`` are the columns the rows were scored into (the metrics');
+        any other column between :data:`LEADING` and :data:`TRAILING` is taken for a label column."""
         self.flush()
         tables = self._tables()
         newest: dict[str, int] = {}  # path -> seq of the table holding its newest rows
         for table in tables:  # in seq order, so later tables overwrite
             for batch in table.batches(["path"]):
                 newest.update(dict.fromkeys(pc.unique(batch.column(0)).to_pylist(), table.seq))
+        result = MergeResult(0, 0, 0)
+        extras: list[str] = []
+        if labels is not None:
+            extras = list(dict.fromkeys(k for lab in labels.values() for k in lab if k != "group"))
+            result.dropped_rows, relabelled = self._label_changes(tables, newest, labels, extras, value_columns, _HINT)
+            result.relabelled_files = len(relabelled)
+            gone = [p for p in newest if p not in labels]
+            result.dropped_files = len(gone)
+            for p in gone:
+                del newest[p]
         paths_of: dict[int, list[str]] = {}
         for path, seq in newest.items():
             paths_of.setdefault(seq, []).append(path)
@@ -183,9 +239,12 @@ class ResultStore:
         parquet_schemas = [t.schema for t in contributing if t.schema is not None]
         hint = _unify([s.remove_metadata() for s in parquet_schemas]) if parquet_schemas else pa.schema([])
         schema = _ordered(_unify([t.arrow_schema(hint) for t in contributing]) if contributing else _EMPTY)
+        if labels is not None:
+            schema = _relabelled_schema(schema, extras, value_columns)
         schema = _with_pandas_metadata(schema, parquet_schemas)
         rewrite = bool(self._part_files()) or not self.out.exists()
-        result = MergeResult(0, 0, 0)
+        if labels is not None and not rewrite:
+            rewrite = bool(result.dropped_rows or result.relabelled_files or tables[0].columns != schema.names)
         with _Writer(self.out, self.fmt, schema, enabled=rewrite) as writer:
             for table in contributing:
                 earlier = table.seq < 0 or table.path.name not in self._written
@@ -194,6 +253,8 @@ class ResultStore:
                     batch = batch.filter(pc.is_in(paths, value_set=kept[table.seq]))
                     if not batch.num_rows:
                         continue
+                    if labels is not None:
+                        batch = _with_labels(batch, labels, ["group", *extras])
                     batch = _conform(batch, schema)
                     writer.write(batch)
                     result.rows += batch.num_rows
@@ -208,10 +269,75 @@ class ResultStore:
         shutil.rmtree(self.parts, ignore_errors=True)
         return result
 
+    @staticmethod
+    def _label_changes(
+        tables: list[_Table],
+        newest: Mapping[str, int],
+        labels: Mapping[str, Mapping[str, str | None]],
+        label_names: Sequence[str],
+        value_columns: Sequence[str],
+        hint: pa.Schema,
+    ) -> tuple[int, set[str]]:
+        """Rows (in their newest table) of paths not in ``labels``, and the paths whose newest rows carry other
+        labels than ``labels`` gives them. Reads only the path and label columns."""
+        dropped_rows = 0
+        relabelled: set[str] = set()
+        for table in tables:
+            old = [c for c in table.columns if c == "group" or _is_label(c, value_columns)]
+            compare = list(dict.fromkeys(["group", *label_names, *old]))
+            for batch in table.batches(["path", *old], hint):
+                cols = {c: batch.column(c).to_pylist() for c in old}
+                for i, path in enumerate(batch.column("path").to_pylist()):
+                    if newest.get(path) != table.seq:
+                        continue
+                    lab = labels.get(path)
+                    if lab is None:
+                        dropped_rows += 1
+                    elif path not in relabelled and any(
+                        _text(cols[c][i] if c in cols else None) != _text(lab.get(c)) for c in compare
+                    ):
+                        relabelled.add(path)
+        return dropped_rows, relabelled
+
     def write_meta(self, meta: dict) -> None:
         tmp = self.meta_path.with_name(self.meta_path.name + ".tmp")
         tmp.write_text(json.dumps(meta, indent=2, default=str))
         os.replace(tmp, self.meta_path)
+
+
+_HINT = pa.schema([])  # a CSV's columns: integers for the key and frame sizes, strings for the rest
+
+
+def _is_label(column: str, value_columns: Sequence[str]) -> bool:
+    return column not in LEADING and column not in TRAILING and column not in value_columns
+
+
+def _text(value: object) -> str | None:
+    """A label as compared: CSV reads an empty cell back as null."""
+    return None if value is None or value == "" else str(value)
+
+
+def _relabelled_schema(schema: pa.Schema, extras: Sequence[str], value_columns: Sequence[str]) -> pa.Schema:
+    """The leading columns, the current manifest columns, the value columns, the trailing ones: old label
+    columns that no source has any more are left out."""
+    names = schema.names
+    fields = [schema.field(n) for n in LEADING if n in names]
+    fields += [schema.field(n) if n in names else pa.field(n, pa.large_string()) for n in extras]
+    fields += [schema.field(n) for n in names if n in value_columns and n not in extras]
+    fields += [schema.field(n) for n in TRAILING if n in names]
+    if "group" not in names:
+        fields.insert(0, pa.field("group", pa.large_string()))
+    return _ordered(pa.schema(fields))
+
+
+def _with_labels(batch: pa.RecordBatch, labels: Mapping[str, Mapping[str, str | None]],
+                 columns: Sequence[str]) -> pa.RecordBatch:
+    """``batch`` with ``columns`` (group and manifest columns) set from ``labels`` by path."""
+    paths = batch.column("path").to_pylist()
+    arrays = dict(zip(batch.schema.names, batch.columns))
+    for c in columns:
+        arrays[c] = pa.array([labels[p].get(c) for p in paths], pa.large_string())
+    return pa.RecordBatch.from_pydict(arrays)
 
 
 _EMPTY = pa.schema([(c, pa.large_string()) for c in ("item_id", "path", "group", "error")])
@@ -301,7 +427,12 @@ def _with_pandas_metadata(schema: pa.Schema, sources: list[pa.Schema]) -> pa.Sch
                 entries[name] = c
     missing = [f for f in schema if f.name not in entries]
     if missing:
-        default = pa.Schema.from_pandas(pa.schema(missing).empty_table().to_pandas(), preserve_index=False)
+        # strings as _normalise writes them (pandas "string", missing values <NA>), the rest pyarrow's default
+        empty = pa.schema(missing).empty_table().to_pandas()
+        for f in missing:
+            if pa.types.is_string(f.type) or pa.types.is_large_string(f.type):
+                empty[f.name] = empty[f.name].astype("string")
+        default = pa.Schema.from_pandas(empty, preserve_index=False)
         entries.update({c["field_name"]: c for c in default.pandas_metadata["columns"]})
     meta = pa.Schema.from_pandas(pd.DataFrame(), preserve_index=False).pandas_metadata
     meta["columns"] = [entries[f.name] for f in schema]
