@@ -89,3 +89,30 @@ def test_a_foreign_table_at_out_is_refused_with_what_to_do(tmp_path):
     bad.write_bytes(b"PAR1 not really")
     with pytest.raises(StoreError, match="cannot read the existing results"):
         ResultStore(bad).done_keys()
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_finalize_relabels_and_drops_rows_by_the_current_collection(tmp_path, fmt):
+    out = tmp_path / f"s.{fmt}"
+    first = ResultStore(out)
+    first.add(_rows("a.png", mtime=1, label="x", site="A"))
+    first.add(_rows("b.png", mtime=1, label="x", site="A"))
+    first.add(_rows("v.mp4", mtime=1, frames=2))
+    first.finalize()
+    interrupted = ResultStore(out)  # a later run's part, not merged yet
+    interrupted.add(_rows("c.png", mtime=1, label="y"))
+    interrupted.flush()
+    assert set(ResultStore(out).index()) == {"a.png", "b.png", "v.mp4", "c.png"}
+
+    # b.png left the collection, a.png's labels changed, the manifest lost its site column
+    labels = {"a.png": {"group": "new", "label": "x2"}, "v.mp4": {"group": "g"}, "c.png": {"group": "g", "label": "y"}}
+    merged = ResultStore(out).finalize(labels=labels, value_columns=["score"])
+    assert (merged.rows, merged.dropped_files, merged.dropped_rows, merged.relabelled_files) == (4, 1, 1, 1)
+    df = (pd.read_parquet(out) if fmt == "parquet" else pd.read_csv(out)).set_index("item_id")
+    assert sorted(df.index) == ["a.png", "c.png", "v.mp4#frame=0", "v.mp4#frame=1"] and "site" not in df
+    assert df.loc["a.png", ["group", "label"]].tolist() == ["new", "x2"] and df.loc["a.png", "score"] == 1.0
+    assert df.loc["v.mp4#frame=0", "label"] is None or pd.isna(df.loc["v.mp4#frame=0", "label"])
+    before = out.stat().st_mtime_ns
+    again = ResultStore(out).finalize(labels=labels, value_columns=["score"])  # nothing to change: not rewritten
+    assert (again.rows, again.dropped_files, again.relabelled_files) == (4, 0, 0)
+    assert out.stat().st_mtime_ns == before
