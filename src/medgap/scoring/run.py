@@ -206,7 +206,7 @@ def _crashed(task: _Task, error: BaseException) -> list[dict]:
         reason = (f"the worker process died on this file, or its result could not be received (BrokenProcessPool"
                   f"{detail}): a crash in a decoder, or out of memory; the other files were scored")
     else:
-        reason = f"scoring failed in the worker process ({_reason(error)}); the other files were scored"
+        reason = f"scoring failed ({_reason(error)}); the other files were scored"
     return [_failed_row(task, _base(task), reason)]
 
 
