@@ -104,8 +104,9 @@ def test_changed_manifest_columns_are_relabelled(folder, tmp_path):
     assert_as_fresh(collect(manifest=manifest), STATS, out, tmp_path)
 
 
-def test_deleted_and_renamed_files_leave_no_rows(folder, tmp_path):
-    out = tmp_path / "s.parquet"
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_deleted_and_renamed_files_leave_no_rows(folder, tmp_path, suffix):
+    out = tmp_path / f"s{suffix}"
     score_collection(collect([folder]), STATS, out)
     (folder / "cxr" / "c0.png").unlink()
     os.rename(folder / "cxr" / "c1.png", folder / "cxr" / "c1-renamed.png")
@@ -115,9 +116,10 @@ def test_deleted_and_renamed_files_leave_no_rows(folder, tmp_path):
     assert_as_fresh(collect([folder]), STATS, out, tmp_path)
 
 
-def test_a_changed_video_stride_rescores_the_videos_only(folder, tmp_path):
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_a_changed_video_stride_rescores_the_videos_only(folder, tmp_path, suffix):
     _video(folder / "pocus" / "clip.mp4", frames=9)
-    out = tmp_path / "s.parquet"
+    out = tmp_path / f"s{suffix}"
     score_collection(collect([folder]), STATS, out, video_stride=1)
     assert (_table(out).path.str.endswith("clip.mp4")).sum() == 9
     s = score_collection(collect([folder]), STATS, out, video_stride=4)
