@@ -116,6 +116,7 @@ def test_quality_output_under_a_file_exits_2(images, tmp_path):
     (["--video-stride", "0"], "--video-stride must be at least 1"),
     (["--workers", "0"], "--workers must be at least 1"),
     (["--save-every", "0"], "--save-every must be a positive number"),
+    (["--max-pixels", "-1"], "--max-pixels takes a number of pixels per frame"),
 ])
 def test_option_ranges_are_usage_errors_and_nothing_is_written(images, tmp_path, command, args, message):
     out = tmp_path / "out"
@@ -130,10 +131,10 @@ def test_study_takes_the_nifti_axis_and_save_every_of_quality(images, tmp_path):
 
     out = tmp_path / "run"
     r = runner.invoke(app, ["study", "--group", f"a={images}", "--group", f"b={images}", "--out", str(out),
-                            "--nifti-axis", "0", "--save-every", "1"])
+                            "--nifti-axis", "0", "--save-every", "1", "--max-pixels", "50000000"])
     assert r.exit_code == 0, r.output
     cfg = json.loads((out / "config.json").read_text())["quality"]
-    assert cfg["nifti_axis"] == 0 and cfg["save_every"] == 1.0
+    assert cfg["nifti_axis"] == 0 and cfg["save_every"] == 1.0 and cfg["max_pixels"] == 50_000_000
 
 
 def _crashing_app() -> typer.Typer:

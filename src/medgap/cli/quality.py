@@ -25,7 +25,7 @@ from medgap.cli._common import (
     parse_metric,
     plain,
 )
-from medgap.io import Source, collect, embedded_default
+from medgap.io import DEFAULT_MAX_PIXELS, Source, collect, embedded_default
 from medgap.quality import create_metric, get_metric_info
 from medgap.scoring import ScoreSummary, score_collection
 
@@ -56,6 +56,9 @@ class QualityConfig:
     """Score every Nth video frame."""
     nifti_axis: int = 2
     """NIfTI slicing axis (0, 1 or 2)."""
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    """Largest frame to decode, in pixels (0: no limit); larger files are refused from their header, before
+    decoding, so a decompression bomb cannot exhaust memory."""
     save_every: float = 5.0
     """Seconds between saves of finished rows (to <out>.parts/): a killed run loses at most this much work."""
 
@@ -96,6 +99,8 @@ class QualityConfig:
         if self.nifti_axis not in (0, 1, 2):
             raise UsageError(f"--nifti-axis takes 0, 1 or 2 (the axis NIfTI volumes are sliced along), got "
                              f"{self.nifti_axis}")
+        if self.max_pixels < 0:
+            raise UsageError(f"--max-pixels takes a number of pixels per frame, or 0 for no limit; got {self.max_pixels}")
         if not self.save_every > 0:
             raise UsageError(f"--save-every must be a positive number of seconds, got {self.save_every}")
 
@@ -143,6 +148,7 @@ class QualityConfig:
                 workers=self.workers,
                 video_stride=self.video_stride,
                 nifti_axis=self.nifti_axis,
+                max_pixels=self.max_pixels or None,
                 fmt=fmt,
                 flush_seconds=self.save_every,
                 progress=progress,
@@ -202,6 +208,8 @@ def report(summary: ScoreSummary, score_columns: list[str], fmt: str = "parquet"
         f"Scored {s.items_scored} items from {s.files_scored} files in {s.seconds:.1f} s ({rate} items/s); "
         f"{s.files_skipped} files already done (resumed)."
     )
+    for note in s.notes:  # what a resumed run rescored, relabelled or dropped
+        console.print(f"Note: {plain(note)}.", soft_wrap=True)
     if s.failed_total:
         parts = [
             f"{s.files_failed} files could not be read" if s.files_failed else "",
@@ -251,6 +259,8 @@ def quality_command(
     workers: int = typer.Option(1, "--workers", "-j", help="Worker processes (1 or more)."),
     video_stride: int = typer.Option(1, help="Score every Nth video frame."),
     nifti_axis: int = typer.Option(2, help="NIfTI slicing axis (0, 1 or 2)."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help="Largest frame decoded, in pixels (0: no limit); "
+                                                             "larger files are refused before decoding."),
     save_every: float = typer.Option(5.0, help="Seconds between saves of finished rows: a killed run loses at most "
                                                "this much work."),
 ) -> None:
@@ -268,6 +278,7 @@ def quality_command(
         workers=workers,
         video_stride=video_stride,
         nifti_axis=nifti_axis,
+        max_pixels=max_pixels,
         save_every=save_every,
     )
     try:  # library errors become messages and exit codes in medgap.cli (exit_code_for)

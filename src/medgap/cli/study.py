@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import typer
 
+from medgap.io import DEFAULT_MAX_PIXELS
 from medgap.cli import app
 from medgap.cli._common import EXIT_CODES_HELP, EXIT_INTERRUPTED, console, plain, writing
 from medgap.cli.compare import compare_columns, print_comparison, write_comparisons
@@ -77,6 +78,8 @@ def study_command(
     workers: int = typer.Option(1, "--workers", "-j", help="Worker processes for scoring (1 or more)."),
     video_stride: int = typer.Option(1, help="Score every Nth video frame."),
     nifti_axis: int = typer.Option(2, help="NIfTI slicing axis (0, 1 or 2)."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help="Largest frame decoded, in pixels (0: no limit); "
+                                                             "larger files are refused before decoding."),
     save_every: float = typer.Option(5.0, help="Seconds between saves of finished rows: a killed run loses at most "
                                                "this much work."),
 ) -> None:
@@ -84,6 +87,6 @@ def study_command(
     tests, Cohen's d vs the reference group) and a self-contained HTML report."""
     q = QualityConfig(paths=list(paths or []), groups=group, manifest=manifest, group_column=group_column,
                       path_column=path_column, metrics=metric, workers=workers, video_stride=video_stride,
-                      nifti_axis=nifti_axis, save_every=save_every)
+                      nifti_axis=nifti_axis, save_every=save_every, max_pixels=max_pixels)
     code, _ = StudyConfig(q, out, reference).run()  # errors become messages and exit codes in medgap.cli
     raise typer.Exit(code)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from medgap.io import ImageReadError, Source, item_id, read_frames, to_gray255, to_rgb255
+from medgap.io import DEFAULT_MAX_PIXELS, ImageReadError, Source, item_id, read_frames, to_gray255, to_rgb255
 from medgap.io.readers import NIFTI_SUFFIXES, VIDEO_SUFFIXES, suffix_of
 from medgap.quality.registry import Metric
 from medgap.scoring.engine import is_fatal, make_engine
@@ -93,6 +93,8 @@ def read_key(path: str | Path, read: Mapping[str, Any]) -> str | None:
     suffix = suffix_of(path)
     parts = []
     for name, value in sorted(read.items()):
+        if name == "max_pixels" and value == DEFAULT_MAX_PIXELS:
+            continue  # the default budget leaves the key (and tables made before it existed) as they were
         if suffix in _OPTION_SUFFIXES.get(name, (suffix,)):
             if name == "nifti_axis" and isinstance(value, int) and -3 <= value <= 2:
                 value = value % 3  # -1 and 2 read the same slices
@@ -363,6 +365,7 @@ def score_collection(
     workers: int = 1,
     video_stride: int = 1,
     nifti_axis: int = 2,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
     fmt: str | None = None,
     flush_every: int = 64,
     flush_seconds: float = 5.0,
@@ -373,8 +376,8 @@ def score_collection(
     """Score every source with every metric into ``out`` (Parquet, or CSV when ``fmt='csv'``/``.csv``).
 
     Resumable: a source whose rows in ``out`` were made from the same file (size, mtime), metric versions
-    (which include the parameters) and read options (``video_stride`` for videos, ``nifti_axis`` for NIfTI) is
-    skipped; any other is rescored. Group and manifest columns are not part of that key: changed labels are
+    (which include the parameters) and read options (``video_stride`` for videos, ``nifti_axis`` for NIfTI, ``max_pixels``
+    when not the default) is skipped; any other is rescored. Group and manifest columns are not part of that key: changed labels are
     rewritten without decoding again. Rows of files no longer among ``sources`` are dropped, so the finished
     output holds the rows a fresh run would give. A different metric set is refused (:class:`StoreError`,
     naming both): choose another ``out``. ``ScoreSummary.notes`` says what was rescored, relabelled or
@@ -390,7 +393,7 @@ def score_collection(
         raise ValueError("no metrics to compute")
     store = ResultStore(out, fmt)
     # every option that changes what read_frames gives: one entry here puts it in the resume key as well
-    read = {"video_stride": video_stride, "nifti_axis": nifti_axis}
+    read = {"video_stride": video_stride, "nifti_axis": nifti_axis, "max_pixels": max_pixels}
     tasks, skipped, labels, notes = _plan(sources, store.index(), metrics, read, Path(out))
     summary = ScoreSummary(Path(out), len(labels), skipped, 0, 0, 0, notes=notes)
     started = time.perf_counter()
