@@ -12,6 +12,8 @@ import numpy as np
 from medgap.io.errors import ImageReadError
 from medgap.io.frame import Frame
 
+# Element values above this are read when used (native pixel data: frame by frame from the file).
+_DEFER = 1 << 20
 _FIX = "install the pixel-data plugins: pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg pylibjpeg-rle"
 
 
@@ -38,7 +40,7 @@ def _open(path: Path):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                return pydicom.dcmread(path)
+                return pydicom.dcmread(path, defer_size=_DEFER)
             except InvalidDicomError:
                 return pydicom.dcmread(path, force=True)  # files without the 128-byte preamble
     except Exception as e:
@@ -104,6 +106,17 @@ def _pixel_bytes(ds) -> bytes:
     return b""
 
 
+def _pixel_length(ds) -> int:
+    """Bytes of native pixel data, from the element's header when its value is deferred (not read yet)."""
+    for kw in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
+        if kw in ds:
+            elem = ds.get_item(kw, keep_deferred=True)
+            if getattr(elem, "value", None) is None and getattr(elem, "length", None) not in (None, 0xFFFFFFFF):
+                return int(elem.length)
+            return len(ds[kw].value or b"")
+    return 0
+
+
 def check_frame_count(path: Path, ds, declared: int) -> None:
     """The frames the pixel data holds must be the frames the header declares (``Number of Frames``, 1 when
     absent): pydicom otherwise returns extra frames glued into one image, or fails on a frame late."""
@@ -112,17 +125,17 @@ def check_frame_count(path: Path, ds, declared: int) -> None:
     source = "(0028,0008) Number of Frames" if "NumberOfFrames" in ds else "no Number of Frames element"
     what = f"the header declares {declared} ({source})"
     ts = ds.file_meta.TransferSyntaxUID
-    data = _pixel_bytes(ds)
     if not ts.is_encapsulated:
+        n_bytes = _pixel_length(ds)
         frame = _frame_bytes(ds)
         if frame <= 0:
             raise ImageReadError(path, "image pixel module invalid: Rows, Columns or Bits Allocated is 0")
         expected = -(-int(frame * declared * 8) // 8)  # ceil for 1-bit data
-        whole = int(len(data) // frame)
-        if len(data) < expected:
+        whole = int(n_bytes // frame)
+        if n_bytes < expected:
             raise ImageReadError(
                 path,
-                f"pixel data truncated: {len(data)} bytes, less than expected ({expected} bytes): it holds {whole} "
+                f"pixel data truncated: {n_bytes} bytes, less than expected ({expected} bytes): it holds {whole} "
                 f"complete frame(s) of {ds.Rows} x {ds.Columns}, {what}. Re-export or re-download the file",
             )
         if whole > declared:
@@ -136,7 +149,7 @@ def check_frame_count(path: Path, ds, declared: int) -> None:
     try:
         from io import BytesIO
 
-        buf = BytesIO(data)
+        buf = BytesIO(_pixel_bytes(ds))
         offsets = parse_basic_offsets(buf)
         if "ExtendedOffsetTable" in ds and ds.ExtendedOffsetTable:
             found, how = len(ds.ExtendedOffsetTable) // 8, "Extended Offset Table"
@@ -216,6 +229,7 @@ def read_dicom(path: Path, max_pixels: int | None = None) -> Iterator[Frame]:
             int(ds.NumberOfFrames)
         except (TypeError, ValueError):
             raise ImageReadError(path, f"invalid (0028,0008) Number of Frames {ds['NumberOfFrames'].value!r}") from None
+    part10 = bool(getattr(ds, "preamble", None)) and "TransferSyntaxUID" in getattr(ds, "file_meta", {})
     _ensure_transfer_syntax(ds)
     meta = header_summary(ds)
     n_frames = meta["frames"]
@@ -239,7 +253,11 @@ def read_dicom(path: Path, max_pixels: int | None = None) -> Iterator[Frame]:
         meta["photometric"] = "PALETTE COLOR -> RGB"
     if voi_lut and not palette and photometric.startswith("MONOCHROME"):
         meta["range"] = (0.0, float(2 ** int(ds.VOILUTSequence[0].LUTDescriptor[2]) - 1))
-    frames = iter_pixels(ds, allow_excess_frames=False)  # YBR_FULL(_422) -> RGB, J2K YBR_ICT/RCT -> RGB
+    # YBR_FULL(_422) -> RGB, J2K YBR_ICT/RCT -> RGB. Native data of a Part-10 file is read frame by frame from
+    # the file (its value was deferred by dcmread); encapsulated data is held encoded, decoded frame by frame.
+    ts = ds.file_meta.TransferSyntaxUID
+    native_from_file = part10 and not ts.is_encapsulated and not ts.is_deflated
+    frames = iter_pixels(path if native_from_file else ds, allow_excess_frames=False)
     for i in range(n_frames):
         try:
             with warnings.catch_warnings(), logged_warnings("pydicom") as logged:
