@@ -68,6 +68,9 @@ def finetune_command(
     classifier: str = typer.Option("logreg", help="features strategy: logreg or svm."),
     label_column: str = typer.Option("label"),
     group_column: str = typer.Option("group_id", help="Manifest column with the patient id."),
+    each_file_is_a_patient: bool = typer.Option(
+        False, "--each-file-is-a-patient",
+        help="A manifest without patient ids: every file comes from a different patient (otherwise refused)."),
     filter: str = typer.Option(None, help="Manifest rows to use, COLUMN=V1,V2 (e.g. modality=pocus,pocus_video)."),
     accelerator: str = typer.Option("auto", help="auto (GPU when there is one), gpu or cpu."),
     devices: str = typer.Option("1", help="Devices per node (GPUs, or CPU processes with --ddp); 'auto' for all."),
@@ -88,6 +91,7 @@ def finetune_command(
             backbone_lr_scale=backbone_lr_scale, patience=patience, balance=balance, augment=augment,
             label_smoothing=label_smoothing, head_init=head_init, bn_stats=bn_stats, video_stride=video_stride,
             seed=seed, classifier=classifier, label_column=label_column, group_column=group_column,
+            each_file_is_a_patient=each_file_is_a_patient,
             filter_column=fcol, filter_values=fvals, accelerator=accelerator, devices=_parse_devices(devices),
             num_nodes=num_nodes, ddp=ddp)
         _quiet_lightning()

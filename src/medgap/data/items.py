@@ -38,9 +38,15 @@ def items_from_folder(root: str | Path) -> list[LabelledItem]:
 
 def items_from_manifest(csv: str | Path, *, path_column: str = "path", label_column: str = "label",
                         group_column: str | None = "group_id", filter_column: str | None = None,
-                        filter_values: tuple[str, ...] = ()) -> list[LabelledItem]:
-    """Rows of a CSV (paths relative to it); rows with an empty label are skipped. A missing or empty group id
-    falls back to the file itself."""
+                        filter_values: tuple[str, ...] = (), each_file_is_a_patient: bool = False,
+                        ) -> list[LabelledItem]:
+    """Rows of a CSV (paths relative to it); rows with an empty label are skipped.
+
+    ``group_column`` holds the patient id. A manifest without that column, or with it empty in every row used,
+    is a :class:`CollectionError` naming its columns: splitting one patient's files across folds inflates
+    every held-out score, so one patient per file is never a silent fallback. Pass ``each_file_is_a_patient``
+    (or ``group_column=None``) when every file does come from a different patient. A row with an empty id
+    among rows with ids is its own patient (its file)."""
     csv = Path(csv)
     if not csv.exists():
         raise CollectionError(f"{csv}: no such manifest")
@@ -60,16 +66,33 @@ def items_from_manifest(csv: str | Path, *, path_column: str = "path", label_col
         if df.empty:
             raise CollectionError(f"{csv}: no row has {filter_column} in {list(filter_values)}; its values are "
                                   f"{', '.join(available[:20])}{' ...' if len(available) > 20 else ''}")
+    df = df[df[label_column] != ""]
+    per_file = each_file_is_a_patient or group_column is None
+    if not per_file:
+        _check_patient_column(csv, df, group_column)
     items = []
     for r in df.itertuples(index=False):
         rec = dict(zip(df.columns, r))
-        if not rec[label_column]:
-            continue
         p = Path(rec[path_column])
         p = p if p.is_absolute() else (csv.parent / p)
-        group = rec.get(group_column, "") if group_column else ""
+        group = "" if per_file else rec[group_column]
         items.append(LabelledItem(p.resolve(), rec[label_column], group or str(p)))
     return items
+
+
+_PATIENT_FIX = ("name the column that holds the patient id with --group-column NAME (group_column=...), or, if "
+                "every file comes from a different patient, say so with --each-file-is-a-patient "
+                "(each_file_is_a_patient=True)")
+
+
+def _check_patient_column(csv: Path, df: pd.DataFrame, group_column: str) -> None:
+    """Refuse a manifest that would give one patient per file without being told so (see items_from_manifest)."""
+    if group_column not in df.columns:
+        raise CollectionError(f"{csv}: no patient column {group_column!r}; its columns are {', '.join(df.columns)}. "
+                              f"Folds are split by patient: {_PATIENT_FIX}")
+    if len(df) and (df[group_column] == "").all():
+        raise CollectionError(f"{csv}: column {group_column!r} is empty in every row used ({len(df)}), so each file "
+                              f"would be its own patient. Folds are split by patient: {_PATIENT_FIX}")
 
 
 def load_items(data: str | Path, **manifest_kw) -> list[LabelledItem]:

@@ -60,6 +60,10 @@ class FinetuneConfig:
     path_column: str = "path"
     label_column: str = "label"
     group_column: str = "group_id"
+    """Manifest column with the patient id; folds never split a patient. A manifest without it is refused."""
+    each_file_is_a_patient: bool = False
+    """A manifest without patient ids: say that every file comes from a different patient (folder trees always
+    do; a video's frames stay together)."""
     filter_column: str | None = None
     filter_values: list[str] = field(default_factory=list)
     accelerator: str = "auto"
@@ -233,7 +237,7 @@ def run_finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> pd.
     _check_resumable(out, cfg)
     items = load_items(cfg.data, path_column=cfg.path_column, label_column=cfg.label_column,
                        group_column=cfg.group_column, filter_column=cfg.filter_column,
-                       filter_values=tuple(cfg.filter_values))
+                       filter_values=tuple(cfg.filter_values), each_file_is_a_patient=cfg.each_file_is_a_patient)
     check_classes([it.label for it in items], [it.group_id for it in items], cfg.folds)
     ds = decode_items(items, cfg.image_size, cfg.video_stride)
     for path, reason in ds.failures:
