@@ -88,6 +88,8 @@ def _versions() -> dict:
 
 # Fields that may change between an interrupted run and its resumption without changing its results.
 _RESUMABLE_DIFFERENCES = {"accelerator", "devices", "num_nodes", "ddp", "precision"}
+# Fields added after runs were recorded: a config.json without one reads as this value, so it still resumes.
+_ADDED_LATER = {"each_file_is_a_patient": False}
 
 
 def _config_dict(cfg: FinetuneConfig) -> dict:
@@ -107,6 +109,7 @@ def _check_resumable(out: Path, cfg: FinetuneConfig) -> None:
                           f"delete {old_path} only if you are sure this run was made with the same options") from None
     if not isinstance(old, dict):
         raise ConfigError(f"{old_path}: not a medgap run configuration; choose a new --out")
+    old = {**_ADDED_LATER, **old}
     new = _config_dict(cfg)
     diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
             if old.get(k) != new.get(k) and k not in _RESUMABLE_DIFFERENCES]
