@@ -6,6 +6,9 @@ median, quartiles), ``one_way_anova`` / ``welch_anova`` / ``kruskal_wallis``, ``
 Hedges' g), and ``format_p`` / ``format_ci`` / ``paper_table`` for the paper-style table. Checked against
 SciPy, statsmodels and pingouin in tests/stats/.
 
+``compare_metrics`` compares every metric column of a scores table at once (columns and their direction
+from the metric registry) and returns its notes instead of printing.
+
 Evaluating a classifier (``classification``, ``classifier_comparison``, ``bootstrap``): per-class and overall
 metrics with patient-bootstrap and Wilson CIs, McNemar, chi-square/Fisher against a reader, DeLong.
 """
@@ -36,8 +39,16 @@ from medgap.stats.effect_size import (
     hedges_correction,
     pairwise_effect_sizes,
 )
-from medgap.stats.format import format_ci, format_p
+from medgap.stats.format import decimals_for, format_ci, format_p, format_value
 from medgap.stats.groups import describe_groups, split_groups
+from medgap.stats.metric_comparison import (
+    DEFAULT_REFERENCE,
+    ComparisonError,
+    MetricComparison,
+    check_reference,
+    compare_metrics,
+    metric_columns,
+)
 from medgap.stats.omnibus import (
     AnovaResult,
     KruskalResult,
@@ -64,6 +75,14 @@ __all__ = [
     "roc_auc",
     "roc_curve",
     "wilson_interval",
+    "DEFAULT_REFERENCE",
+    "ComparisonError",
+    "MetricComparison",
+    "check_reference",
+    "compare_metrics",
+    "decimals_for",
+    "format_value",
+    "metric_columns",
     "AnovaResult",
     "EffectSize",
     "GroupComparison",

@@ -45,11 +45,44 @@ def _fixed(x: float, digits: int) -> str:
     return s[1:] if s.startswith("-") and float(s) == 0 else s  # no "-0.0"
 
 
-def format_ci(estimate: float, low: float, high: float, digits: int = 1) -> str:
+def decimals_for(*values: float, significant: int = 3) -> int:
+    """Decimals that give the largest finite magnitude among ``values`` ``significant`` significant digits
+    (0 for values of 10 ** significant and above): 21.7 -> 1, 0.2 -> 3, 0.0123 -> 4, 412 -> 0."""
+    finite = [abs(v) for v in values if v is not None and math.isfinite(v) and v != 0]
+    if not finite:
+        return significant - 1
+    return max(0, significant - 1 - math.floor(math.log10(max(finite))))
+
+
+def format_value(x: float, significant: int = 3) -> str:
+    """``x`` to ``significant`` significant digits in fixed notation (0.0523 -> ``0.0523``, 21.66 -> ``21.7``,
+    1234.5 -> ``1235``), scientific below 1e-4 or from 1e7; ``n/a`` for None/NaN."""
+    if x is None or not math.isfinite(x):
+        return "n/a" if x is None or math.isnan(x) else str(x)
+    if x != 0 and not 1e-4 <= abs(x) < 1e7:
+        return f"{x:.{significant - 1}e}"
+    return _fixed(x, decimals_for(x, significant=significant))
+
+
+def format_ci(estimate: float, low: float, high: float, digits: int | None = 1, *,
+              significant: int = 3) -> str:
     """``21.7 (20.9 to 22.5)``: estimate and CI to ``digits`` decimals ("to", not a dash, so negative bounds
-    read clearly). A missing bound prints the estimate alone, a missing estimate ``n/a``."""
+    read clearly). A missing bound prints the estimate alone, a missing estimate ``n/a``.
+
+    ``digits=None``: one number of decimals for the three, enough for ``significant`` significant digits of
+    the largest magnitude among them, so small values keep their precision (0.2 with CI 0.19 to 0.21 prints
+    ``0.200 (0.190 to 0.210)``, not ``0.2 (0.2 to 0.2)``); magnitudes below 1e-4 or from 1e7 print in
+    scientific notation."""
     if estimate is None or not math.isfinite(estimate):
         return "n/a"
-    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+    has_ci = not (low is None or high is None or not (math.isfinite(low) and math.isfinite(high)))
+    if digits is None:
+        values = (estimate, low, high) if has_ci else (estimate,)
+        largest = max(abs(v) for v in values)
+        if largest != 0 and not 1e-4 <= largest < 1e7:
+            parts = [f"{v:.{significant - 1}e}" for v in values]
+            return f"{parts[0]} ({parts[1]} to {parts[2]})" if has_ci else parts[0]
+        digits = decimals_for(*values, significant=significant)
+    if not has_ci:
         return _fixed(estimate, digits)
     return f"{_fixed(estimate, digits)} ({_fixed(low, digits)} to {_fixed(high, digits)})"
