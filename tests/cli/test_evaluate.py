@@ -306,3 +306,19 @@ def test_names_with_markup_print_as_they_are(tmp_path):
     assert r.exit_code == 0, r.output
     for text in ("run[old]", "[covid]", "pneumonia[/]"):
         assert text in r.output, text
+
+
+def test_what_was_assumed_is_printed_and_recorded(runs):
+    """The notes of medgap.evaluation (classes from the prob_ columns, the unit of analysis) reach the terminal
+    and evaluation.json."""
+    run, *_ = runs
+    (run / "classes.json").unlink()
+    r = runner.invoke(app, ["evaluate", str(run), "--bootstrap", "100", "--aggregate", "file"],
+                      env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    out = _flat(r.output)
+    assert "classes taken from the prob_ columns" in out
+    assert "unit of analysis: file" in out and "resample patients" in out
+    doc = json.loads((run / "evaluation_file.json").read_text())
+    assert any("classes taken from the prob_ columns" in n for n in doc["notes"])
+    assert doc["unit_of_analysis"]["unit"] == "file"

@@ -61,8 +61,7 @@ def print_evaluation(ev: Evaluation, confidence: float) -> None:
     run, s = ev.run, run_summary(ev.run)
     level = f"{100 * confidence:g}%"
     folds = f", pooled held-out predictions of {len(s['folds'])} folds" if len(s["folds"]) > 1 else ""
-    t = Table(title=f"{plain(run.run_dir)}: {s['items']} {ev.unit}s, {s['patients']} patients{folds}",
-              caption=plain(ev.unit_of_analysis))
+    t = Table(title=f"{plain(run.run_dir)}: {s['items']} {ev.unit}s, {s['patients']} patients{folds}")
     t.add_column("class")
     t.add_column("metric", no_wrap=True)
     t.add_column("value", justify="right")
@@ -79,6 +78,7 @@ def print_evaluation(ev: Evaluation, confidence: float) -> None:
         t.add_row(plain(r[0]) if first else "", r.metric, _num(r.value), _ci(r.ci_low, r.ci_high),
                   _ci(r.wilson_low, r.wilson_high), n)
     out_console.print(t)
+    out_console.print(plain(ev.unit_of_analysis), soft_wrap=True)
 
     cm = Table(title="confusion matrix (rows true, columns predicted)")
     cm.add_column("true \\ predicted")
