@@ -60,6 +60,8 @@ def test_align_runs_on_shared_items_in_either_class_order(runs):
     a = read_run(a_dir)
     pair = align_runs(a, read_run(b_dir))
     assert pair.items.size == len(b_df) < len(a_df) and "shared items" in pair.notes[0]
+    with pytest.raises(EvaluationError, match="aggregate both runs to the same unit"):
+        align_runs(a, aggregate(read_run(b_dir), "file"))
     (b_dir / "classes.json").write_text(json.dumps(CLASSES[::-1]))
     again = align_runs(a, read_run(b_dir))
     np.testing.assert_array_equal(again.pred_b, pair.pred_b)

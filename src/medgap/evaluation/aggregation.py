@@ -76,6 +76,9 @@ def align_runs(a: Run, b: Run) -> AlignedRuns:
     """The items both runs predicted (same unit), b's classes reordered to a's (the prob_<class> columns are
     matched by name). Raises EvaluationError when the classes differ, no item is shared or a shared item has
     another label."""
+    if a.unit != b.unit:
+        raise EvaluationError(f"{b.predictions_file}: aggregated per {b.unit}, {a.predictions_file} per {a.unit}; "
+                              f"aggregate both runs to the same unit")
     if set(a.classes) != set(b.classes):
         raise EvaluationError(f"{b.run_dir / CLASSES_FILE}: classes {b.classes} differ from {a.classes} of "
                               f"{a.run_dir}; compare runs trained on the same classes")
