@@ -27,17 +27,12 @@ class EvaluateConfig(EvaluationOptions):
     """The options of `medgap evaluate` (those of :func:`medgap.evaluation.evaluate_run`); ``run()`` evaluates
     and writes the files into RUN_DIR."""
 
-    @property
-    def suffix(self) -> str:
-        """Outputs of an aggregated evaluation sit beside the per-item ones: evaluation_file.json, ..."""
-        return "" if self.aggregate == "item" else f"_{self.aggregate}"
-
     def evaluate(self) -> Evaluation:
         options = asdict(self)
         return evaluate_run(options.pop("run_dir"), **options)
 
     def write(self, ev: Evaluation) -> list[Path]:
-        return write_evaluation(ev, Path(self.run_dir), self.suffix)
+        return write_evaluation(ev, Path(self.run_dir))  # evaluation_file.json, ... beside the per-item files
 
     def run(self) -> Evaluation:
         ev = self.evaluate()
