@@ -24,7 +24,9 @@ def warmup_cosine(step: int, total: int, warmup: int) -> float:
 class Classifier(L.LightningModule):
     """Batches are ``(image, target, weight)``. Training loss is a plain mean (class/patient balance comes from
     the sampler); validation loss, which early stopping and checkpointing watch, is weighted by the items'
-    balance weights, so one long clip does not decide when to stop."""
+    balance weights, so one long clip does not decide when to stop: ``sum(w * loss) / sum(w)`` over the whole
+    epoch (and over every DDP process), accumulated in float64. Logging each batch's weighted mean instead
+    would let Lightning average those by batch size, keeping only part of the balancing."""
 
     def __init__(self, model: nn.Module, lr: float = 1e-3, weight_decay: float = 1e-4,
                  backbone_lr_scale: float = 0.1, warmup_fraction: float = 0.1, label_smoothing: float = 0.1,
@@ -47,19 +49,35 @@ class Classifier(L.LightningModule):
         x, y, w = batch
         logits = self(x)
         per_item = F.cross_entropy(logits, y, reduction="none", label_smoothing=self.label_smoothing)
-        loss = per_item.mean() if stage == "train" else (per_item * w).sum() / w.sum()
         acc = (logits.argmax(1) == y).float().mean()
-        # sync_dist: under DDP every process sees the same validation loss, so early stopping and the best
-        # checkpoint agree across processes
-        self.log(f"{stage}_loss", loss, prog_bar=True, on_epoch=True, on_step=False, batch_size=len(y), sync_dist=True)
+        # sync_dist: under DDP every process sees the same values, so early stopping and the best checkpoint
+        # agree across processes
         self.log(f"{stage}_acc", acc, prog_bar=True, on_epoch=True, on_step=False, batch_size=len(y), sync_dist=True)
-        return loss
+        if stage == "train":
+            loss = per_item.mean()
+            self.log("train_loss", loss, prog_bar=True, on_epoch=True, on_step=False, batch_size=len(y),
+                     sync_dist=True)
+            return loss
+        w = w.to(self._val_sums.dtype)
+        self._val_sums += torch.stack([(per_item.detach().to(w.dtype) * w).sum(), w.sum()])
+        return None
 
     def training_step(self, batch, _):
         return self._step(batch, "train")
 
+    def on_validation_epoch_start(self) -> None:
+        # sum(w * loss), sum(w); float64 where the device has it (Apple's MPS has not)
+        dtype = torch.float32 if self.device.type == "mps" else torch.float64
+        self._val_sums = torch.zeros(2, dtype=dtype, device=self.device)
+
     def validation_step(self, batch, _):
         self._step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        # the sums of every process, then one ratio: each process logs the same value (no sync_dist averaging)
+        wsum, total = self.trainer.strategy.reduce(self._val_sums, reduce_op="sum")
+        self.log("val_loss", (wsum / total).to(torch.float32), prog_bar=True, on_epoch=True, on_step=False,
+                 sync_dist=False)
 
     def configure_optimizers(self):
         head = {id(p) for p in self.model.get_classifier().parameters()}
