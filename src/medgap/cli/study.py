@@ -11,21 +11,31 @@ import typer
 
 from medgap.io import DEFAULT_MAX_PIXELS
 from medgap.cli import app
-from medgap.cli._common import EXIT_CODES_HELP, EXIT_INTERRUPTED, console, plain, writing
-from medgap.cli.compare import compare_columns, print_comparison, write_comparisons
+from medgap.cli._common import EXIT_CODES_HELP, EXIT_INTERRUPTED, UsageError, console, plain, writing
+from medgap.cli.compare import print_result
 from medgap.cli.quality import QualityConfig, _jsonable
 from medgap.report import write_report
+from medgap.report.comparison import write_comparisons
+from medgap.stats import ComparisonError, check_reference, compare_metrics
 
 
 @dataclass
 class StudyConfig:
     quality: QualityConfig = field(default_factory=QualityConfig)
     out: Path = Path("medgap-study")
-    reference: str = "natural"
+    reference: str | None = None
+    """Reference group for the effect sizes (default: natural when the collection has it, else the first group,
+    said so); a name that is not a group of the collection is refused before scoring."""
 
     def run(self) -> tuple[int, Path | None]:
         self.quality.out = self.out / "scores.parquet"
         self.quality.validate()  # before the run folder and config.json are written
+        if self.reference is not None:  # the groups are known from the sources: refuse before scoring
+            sources, _ = self.quality.sources()
+            try:
+                check_reference(self.reference, sorted({s.group for s in sources}))
+            except ComparisonError as e:
+                raise UsageError(f"--reference {self.reference}: {e}") from None
         self.out.mkdir(parents=True, exist_ok=True)
         with writing(self.out / "config.json"):
             (self.out / "config.json").write_text(json.dumps(
@@ -35,18 +45,16 @@ class StudyConfig:
         if code == EXIT_INTERRUPTED or summary is None:
             return code, None
         scores = pd.read_parquet(self.quality.out)
-        columns = self.quality.score_columns
-        groups = set(scores.group.dropna().astype(str))
-        reference = self.reference if self.reference in groups else None
-        comparisons = compare_columns(scores, columns, reference)
-        write_comparisons(comparisons, self.out)
-        for cmp in comparisons.values():
-            print_comparison(cmp)
+        comparisons = compare_metrics(scores, self.quality.score_columns, self.reference)
+        for note in comparisons.notes:
+            console.print(f"[yellow]note:[/] {plain(note, newlines=True)}", soft_wrap=True)
+        write_comparisons(comparisons, self.out, overwrite=True)  # the run folder's own comparison, redone
+        print_result(comparisons)
         with writing(self.out / "report.html"):
             report = write_report(
                 self.out / "report.html",
                 scores,
-                comparisons,
+                dict(comparisons),
                 lower_is_better=self.quality.lower_is_better,
                 run_info={"files": summary.files_total},
             )
@@ -73,7 +81,8 @@ def study_command(
     metric: list[str] = typer.Option(["brisque"], "--metric", "-m",
                                      help="Metric (brisque, piqe, niqe, imagestats, colourfulness; NAME:KEY=VALUE "
                                           "for a parameter). Repeatable."),
-    reference: str = typer.Option("natural", help="Reference group for the effect sizes."),
+    reference: str = typer.Option(None, help="Reference group for the effect sizes (default: natural when the "
+                                             "collection has it, else the first group); must be a group of it."),
     out: Path = typer.Option(Path("medgap-study"), "--out", "-o", help="Run folder (scores, CSV/JSON, report.html)."),
     workers: int = typer.Option(1, "--workers", "-j", help="Worker processes for scoring (1 or more)."),
     video_stride: int = typer.Option(1, help="Score every Nth video frame."),

@@ -22,7 +22,7 @@ import pandas as pd  # noqa: E402
 
 from medgap.io import ImageReadError, read_frames, to_gray255  # noqa: E402
 from medgap.report._plain_text import plain_text_figures  # noqa: E402
-from medgap.stats import GroupComparison, anova_line, format_p, paper_table  # noqa: E402
+from medgap.stats import GroupComparison, anova_line, format_p, format_value, paper_table  # noqa: E402
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222;
@@ -105,7 +105,8 @@ def _thumbs(rows: pd.DataFrame, column: str) -> str:
         uri = _thumbnail(r.path, r.frame)
         name = Path(r.path).name + (f" #{int(r.frame)}" if pd.notna(r.frame) else "")
         img = f'<img src="{uri}" alt="{html.escape(name)}">' if uri else "<div>(unreadable)</div>"
-        cells.append(f'<div class="thumb">{img}<br>{html.escape(name)}<br><b>{getattr(r, column):.1f}</b></div>')
+        value = format_value(getattr(r, column))  # significant digits: an edge density 0.0523, not 0.1
+        cells.append(f'<div class="thumb">{img}<br>{html.escape(name)}<br><b>{value}</b></div>')
     return '<div class="thumbs">' + "".join(cells) + "</div>"
 
 

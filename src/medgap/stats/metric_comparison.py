@@ -86,10 +86,11 @@ def check_reference(reference: str, groups: Sequence[str]) -> None:
     names first ("did you mean")."""
     if str(reference) in groups:
         return
-    close = difflib.get_close_matches(str(reference), list(groups), n=3)
+    by_lower = {str(g).lower(): str(g) for g in groups}  # "CT" finds "ct"
+    close = [by_lower[c] for c in difflib.get_close_matches(str(reference).lower(), list(by_lower), n=3)]
     hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-    raise ComparisonError(f"reference group {str(reference)!r} is not in the table{hint} The groups are "
-                          f"{', '.join(map(repr, groups)) or '(none)'}.")
+    raise ComparisonError(f"reference group {str(reference)!r} is not one of the groups "
+                          f"({', '.join(map(repr, groups)) or 'none'}){hint}")
 
 
 def compare_metrics(scores: pd.DataFrame, columns: Sequence[str] | None = None, reference: str | None = None, *,
