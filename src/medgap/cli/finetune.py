@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from medgap.cli import app
-from medgap.cli._common import EXIT_OK, EXIT_USAGE, UsageError, console, plain, print_error
+from medgap.cli._common import EXIT_OK, EXIT_USAGE, UsageError, console, missing_train_extra, plain, print_error
 
 
 def _quiet_lightning() -> None:
@@ -80,8 +80,15 @@ def finetune_command(
     """Fine-tune a pretrained backbone with k-fold cross-validation grouped by patient; writes checkpoints,
     the split, per-fold metrics and held-out predictions to the run directory."""
     from medgap.io import CollectionError
-    from medgap.models import PretrainedUnavailable
-    from medgap.train import FinetuneConfig, run_finetune
+
+    try:
+        from medgap.models import PretrainedUnavailable
+        from medgap.train import FinetuneConfig, run_finetune
+    except ImportError as e:
+        error = missing_train_extra(e, "finetune")
+        if error is None:
+            raise
+        raise error from None
 
     try:
         fcol, fvals = _parse_filter(filter)
