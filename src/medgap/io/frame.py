@@ -77,8 +77,73 @@ def _rgb2gray_uint8(rgb):
     return out.reshape(h, w)
 
 
-def to_gray255(frame: Frame) -> np.ndarray:
+def as_frame(
+    image: Frame | np.ndarray,
+    *,
+    window: tuple[float, float] | None = None,
+    data_range: float | tuple[float, float] | None = None,
+) -> Frame:
+    """``image`` as a :class:`Frame`: a Frame as it is, a plain array (HxW gray, HxWx1, HxWx3 RGB or HxWx4 RGBA,
+    channels last) wrapped in one. ``window`` ((center, width), as DICOM's VOI) and ``data_range`` (``hi`` or
+    ``(lo, hi)``: the values that map to 0 and 255) override what the frame carries; they are how a plain array
+    says what a file's metadata would (see :func:`to_gray255`)."""
+    if isinstance(image, Frame):
+        frame = image
+    else:
+        frame = Frame(_image_array(image))
+    if window is None and data_range is None:
+        return frame
+    meta = dict(frame.meta)
+    if window is not None:
+        center, width = map(float, window)
+        meta["window"] = (center, width)
+    if data_range is not None:
+        meta["range"] = range_bounds(data_range)
+    return Frame(frame.pixels, frame.frame, meta)
+
+
+def range_bounds(data_range: float | tuple[float, float]) -> tuple[float, float]:
+    """``hi`` -> ``(0, hi)``; ``(lo, hi)`` as floats; ValueError unless hi > lo."""
+    try:
+        lo, hi = (0.0, float(data_range)) if np.ndim(data_range) == 0 else map(float, data_range)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        lo, hi = 0.0, 0.0
+    if not hi > lo:
+        raise ValueError(f"data_range {data_range!r}: give hi or (lo, hi) with hi > lo, e.g. data_range=255")
+    return lo, hi
+
+
+def _image_array(image: object) -> np.ndarray:
+    """A plain array checked to be one image, channels last (HxW, HxWx3, HxWx4; HxWx1 becomes HxW)."""
+    x = np.asarray(image)
+    if x.dtype == bool or not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        fix = " (a mask? pass x.astype(np.uint8) * 255)" if x.dtype == bool else ""
+        raise ValueError(f"an image array must hold integers or floats, not {x.dtype}{fix}")
+    if x.ndim == 3 and x.shape[-1] == 1:
+        x = x[..., 0]
+    if x.ndim == 2 or (x.ndim == 3 and x.shape[-1] in (3, 4)):
+        return x
+    if x.ndim == 3 and x.shape[0] in (1, 3, 4):
+        raise ValueError(f"an array of shape {x.shape} looks channel-first (C, H, W); medgap reads channels last: "
+                         "pass np.moveaxis(x, 0, -1)")
+    if x.ndim == 3:
+        raise ValueError(f"an array of shape {x.shape} is not one image: channels last must be 1 (gray), 3 (RGB) or "
+                         f"4 (RGBA), not {x.shape[-1]}; for several gray images, convert each x[i]")
+    raise ValueError(f"an array of shape {x.shape} is not one image: give HxW (gray) or HxWx3 (RGB)")
+
+
+def to_gray255(
+    frame: Frame | np.ndarray,
+    *,
+    window: tuple[float, float] | None = None,
+    data_range: float | tuple[float, float] | None = None,
+) -> np.ndarray:
     """The image a quality metric sees: gray float64 on the 0-255 scale (C-contiguous, HxW).
+
+    ``frame`` is a :class:`Frame` (from :func:`medgap.io.read_frames`) or a plain array (HxW, HxWx3 or HxWx4,
+    channels last), which follows the same rule by its dtype: uint8 as it is, anything else min-max scaled
+    unless ``window`` (center, width) or ``data_range`` (``hi`` or ``(lo, hi)``, mapped to 0-255) says
+    otherwise: ``to_gray255(ct_hu, window=(40, 400))``, ``to_gray255(photo01, data_range=1)``.
 
     The rule:
 
@@ -95,6 +160,7 @@ def to_gray255(frame: Frame) -> np.ndarray:
     - MONOCHROME1 (DICOM, bright = low values) is inverted after scaling: ``255 - v``.
     - NaN/Inf in float data are kept, so a metric can report them rather than scoring a silent number.
     """
+    frame = as_frame(frame, window=window, data_range=data_range)
     px = frame.pixels
     meta = frame.meta
     if px.dtype == np.uint8 and not meta.get("window") and not meta.get("monochrome1"):
@@ -119,9 +185,16 @@ def to_gray255(frame: Frame) -> np.ndarray:
     return np.ascontiguousarray(g, dtype=np.float64)
 
 
-def to_rgb255(frame: Frame) -> np.ndarray:
+def to_rgb255(
+    frame: Frame | np.ndarray,
+    *,
+    window: tuple[float, float] | None = None,
+    data_range: float | tuple[float, float] | None = None,
+) -> np.ndarray:
     """Colour float64 HxWx3 on the 0-255 scale for metrics that need colour: 8-bit RGB as is; anything else is
-    the gray image of :func:`to_gray255` in all three channels (so colour measures read 0 for gray data)."""
+    the gray image of :func:`to_gray255` in all three channels (so colour measures read 0 for gray data).
+    A plain array and the keywords work as in :func:`to_gray255`."""
+    frame = as_frame(frame, window=window, data_range=data_range)
     px = frame.pixels
     if px.ndim == 3 and px.dtype == np.uint8:
         return px[..., :3].astype(np.float64)

@@ -1,7 +1,9 @@
 """Registry of per-image quality metrics: ``name -> MetricInfo``, filled by a decorator next to each metric.
 
 A metric is a pure function of a grayscale float image on the 0-255 scale (see :func:`medgap.io.to_gray255`)
-that returns a mapping ``column -> float``; the first column is the metric's score. Metrics never open files.
+that returns a mapping ``column -> float``; the first column is the metric's score. Metrics never open files:
+:class:`Metric` takes a path, a Frame, an array or a tensor, checks it and converts it first
+(:mod:`medgap.quality.inputs`); :meth:`Metric.compute` is the unchecked call the scoring engine makes.
 """
 
 from __future__ import annotations
@@ -66,8 +68,36 @@ class Metric:
         blob = json.dumps({k: str(v) for k, v in sorted(self.params.items())}).encode()
         return f"{self.info.version}+{hashlib.sha1(blob).hexdigest()[:8]}"
 
-    def __call__(self, gray: np.ndarray) -> dict[str, float]:
-        return dict(self.fn(gray))
+    def compute(self, image: np.ndarray) -> dict[str, float]:
+        """The metric on an image already converted (:func:`~medgap.io.to_gray255`, or ``to_rgb255`` for
+        ``info.input == 'rgb'``): float64 on the 0-255 scale, not checked. The scoring engine's call."""
+        return dict(self.fn(image))
+
+    def __call__(self, image: Any, *, data_range: float | tuple[float, float] | None = None
+                 ) -> dict[str, float] | list[dict[str, float]]:
+        """Score one image, checked: ``{column: value}``. A batch (a 4-D NumPy NxHxWxC array or a torch
+        NxCxHxW tensor) gives a list, one dict per image, as :meth:`batch`.
+
+        ``image``: a path (one frame), a :class:`~medgap.io.Frame`, a NumPy HxW / HxWx3 array or a torch HxW /
+        CxHxW tensor on the 0-255 scale (uint8, or numbers within 0-255). Floats in [0, 1], raw 16-bit values
+        and wrong channel counts raise :class:`~medgap.quality.inputs.MetricInputError` with the fix: pass
+        ``data_range`` (``1`` for [0, 1] floats, ``(lo, hi)`` for other ranges) or convert with
+        :func:`medgap.io.to_gray255` (``window=`` for CT and other raw data).
+        """
+        from medgap.quality.inputs import is_batch, to_metric_input
+
+        if is_batch(image):
+            return self.batch(image, data_range=data_range)
+        return self.compute(to_metric_input(image, self.info.input, data_range=data_range))
+
+    def batch(self, images: Any, *, data_range: float | tuple[float, float] | None = None) -> list[dict[str, float]]:
+        """One result per image, in order: a NumPy NxHxW or NxHxWxC array, a torch NxCxHxW tensor, every frame
+        of a file (a path), or an iterable of images (paths, Frames, arrays, tensors). Each image is checked
+        as by ``metric(image)``; a failing image raises (``medgap.score`` records failures per row instead)."""
+        from medgap.quality.inputs import split_batch, to_metric_input
+
+        return [self.compute(to_metric_input(x, self.info.input, data_range=data_range))
+                for x in split_batch(images)]
 
 
 _REGISTRY: dict[str, MetricInfo] = {}
