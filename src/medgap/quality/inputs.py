@@ -186,7 +186,9 @@ def to_metric_input(image: object, input: str = "gray", *, data_range: DataRange
             return np.ascontiguousarray(x[..., :3], dtype=np.float64)
         return to_rgb255(x, data_range=data_range) if x.dtype == np.uint8 else _scaled(x[..., :3], data_range)
     if data_range is None and x.dtype != np.uint8:
-        data_range = 255.0  # checked 0-255 floats: kept as they are (luma of colour, unrounded)
+        if x.ndim == 2:  # checked 0-255 floats: as they are (no copy when already float64)
+            return np.ascontiguousarray(x, dtype=np.float64)
+        data_range = 255.0  # colour: luma, unrounded, no scaling
     return to_gray255(x, data_range=data_range)
 
 
