@@ -127,3 +127,20 @@ def test_fit_niqe_then_score_with_the_model(shared_data, tmp_path):
     assert df.niqe.notna().all() and df.piqe.notna().all()
     r = runner.invoke(app, ["quality", str(photos), "--metric", "niqe:model", "--out", str(out)])
     assert r.exit_code == 2 and "NAME:KEY=VALUE" in " ".join(r.output.split())
+
+
+def test_group_table_keeps_significant_digits_of_small_values():
+    """An edge density around 0.05 printed with fixed 2 decimals read 0.05 with an SD of 0.00."""
+    import io
+
+    from rich.console import Console
+
+    from medgap.cli.quality import group_table
+
+    scores = pd.DataFrame({"group": ["a"] * 3 + ["b"] * 3,
+                           "edge_density": [0.0512, 0.0531, 0.0498, 0.0701, 0.0688, 0.0725]})
+    buf = io.StringIO()
+    Console(file=buf, width=200).print(group_table(scores, "edge_density"))
+    text = buf.getvalue()
+    assert "0.05137" in text and "0.00166" in text  # mean and SD of group a to 4 significant digits
+    assert "0.00 " not in text
