@@ -1,8 +1,61 @@
-"""medgap: measure and act on the gap between ImageNet photos and medical images."""
+"""medgap: measure and act on the gap between ImageNet photos and medical images.
 
+The notebook API loads lazily (``import medgap`` imports no NumPy, pandas or numba; each name imports its
+module on first use)::
+
+    import medgap
+    scores = medgap.score("images/", metrics=["brisque", "niqe"])   # a DataFrame, nothing written
+    result = medgap.compare(scores, "brisque", reference="natural")
+
+``score`` (in memory) and ``score_collection`` (resumable, on disk); ``compare`` (one measure across groups:
+:func:`medgap.stats.compare_groups`); ``create_metric`` / ``list_metrics``; ``read_frames`` / ``to_gray255``
+(files or plain arrays) / ``collect``; ``evaluate_run``.
+"""
+
+from __future__ import annotations
+
+import importlib
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 try:
     __version__ = version("medgap")
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0+unknown"
+
+# name -> module that defines it (load_run is not built yet: issue 9, item 2)
+_LAZY = {
+    "score": "medgap.scoring.memory",
+    "score_collection": "medgap.scoring",
+    "compare": "medgap.stats",
+    "create_metric": "medgap.quality",
+    "list_metrics": "medgap.quality",
+    "read_frames": "medgap.io",
+    "to_gray255": "medgap.io",
+    "collect": "medgap.io",
+    "evaluate_run": "medgap.evaluation",
+}
+_RENAMED = {"compare": "compare_groups"}  # exported name -> the module's name for it
+
+__all__ = ["__version__", *_LAZY]
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ loads these
+    from medgap.evaluation import evaluate_run
+    from medgap.io import collect, read_frames, to_gray255
+    from medgap.quality import create_metric, list_metrics
+    from medgap.scoring import score_collection
+    from medgap.scoring.memory import score
+    from medgap.stats import compare_groups as compare
+
+
+def __getattr__(name: str) -> Any:  # PEP 562
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'medgap' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), _RENAMED.get(name, name))
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
