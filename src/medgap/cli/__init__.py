@@ -1,29 +1,72 @@
 """The ``medgap`` command. One module per command; each holds a config dataclass whose ``run()`` does the
 work, so tests build the config directly. Library errors become messages and exit codes only here: every
-exception that escapes a command goes through ``_common.exit_code_for`` (see ``EXIT_CODES_HELP``)."""
+exception that escapes a command goes through ``_common.exit_code_for`` (see ``EXIT_CODES_HELP``).
+
+Command modules load lazily (:data:`_COMMANDS`): ``medgap --version`` imports none of them and their NumPy,
+pandas, numba or torch; ``medgap quality`` imports only ``cli/quality.py``; ``medgap --help`` imports all."""
 
 from __future__ import annotations
 
+import importlib
 import os
 
 import click
 import typer
+import typer.main
 from typer.core import TyperGroup
 
 from medgap import __version__
 from medgap.cli._common import EXIT_CODES_HELP, exit_code_for
 
 
+_PASS_THROUGH: tuple[type[BaseException], ...] = (
+    typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit,
+    GeneratorExit,
+)
+try:  # typer >= 0.20 raises its own copy of click's exceptions: a usage error there is still exit 2, not 3
+    from typer import _click as _typer_click
+
+    _PASS_THROUGH += (_typer_click.exceptions.ClickException,)
+except (ImportError, AttributeError):  # an older typer uses click itself
+    pass
+
+# command name -> the module that registers it with @app.command (imported when the command runs or is listed)
+_COMMANDS = {
+    "compare": "medgap.cli.compare",
+    "finetune": "medgap.cli.finetune",
+    "fit-niqe": "medgap.cli.fit_niqe",
+    "quality": "medgap.cli.quality",
+    "study": "medgap.cli.study",
+    "evaluate": "medgap.cli.evaluate",
+}
+
+
 class _MedgapGroup(TyperGroup):
     """Runs a command and turns whatever escapes it into a message and an exit code: 2 for a usage error or
     a path that cannot be read or written, 3 for a crash in medgap (one line; the traceback with --debug),
-    130 for Ctrl-C. Click's own exits and usage errors pass through unchanged."""
+    130 for Ctrl-C. Click's own exits and usage errors pass through unchanged.
+
+    Commands load lazily: a command of :data:`_COMMANDS` is imported and built the first time it is looked up."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(dict.fromkeys([*super().list_commands(ctx), *_COMMANDS]))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _COMMANDS:
+            importlib.import_module(_COMMANDS[cmd_name])  # its @app.command registers it on `app`
+            infos = [i for i in app.registered_commands
+                     if (i.name or typer.main.get_command_name(i.callback.__name__)) == cmd_name]
+            if infos:  # the last registration wins, as when typer builds the group from `app`
+                command = typer.main.get_command_from_info(
+                    infos[-1], pretty_exceptions_short=app.pretty_exceptions_short,
+                    rich_markup_mode=app.rich_markup_mode)
+                self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException,
-                SystemExit, GeneratorExit):
+        except _PASS_THROUGH:
             raise
         except BaseException as e:  # noqa: BLE001  (also Rust panics from decoders, which are BaseException)
             debug = bool(ctx.params.get("debug")) or os.environ.get("MEDGAP_DEBUG", "") not in ("", "0")
@@ -55,14 +98,6 @@ def _root(
 ) -> None:
     """medgap: no-reference image quality of medical vs natural images, and transfer learning tools."""
 
-
-from medgap.cli import compare as _compare  # noqa: E402,F401  (registers `medgap compare`)
-from medgap.cli import finetune as _finetune  # noqa: E402,F401  (registers `medgap finetune`)
-from medgap.cli import fit_niqe as _fit_niqe  # noqa: E402,F401  (registers `medgap fit-niqe`)
-from medgap.cli import quality as _quality  # noqa: E402,F401  (registers `medgap quality`)
-from medgap.cli import study as _study  # noqa: E402,F401  (registers `medgap study`)
-# after finetune: this `evaluate` replaces the one finetune.py still registers (the later registration wins)
-from medgap.cli import evaluate as _evaluate  # noqa: E402,F401  (registers `medgap evaluate`)
 
 
 def main() -> None:
