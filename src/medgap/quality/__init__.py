@@ -1,5 +1,6 @@
 """No-reference quality metrics and image statistics, behind one registry (:mod:`medgap.quality.registry`)."""
 
+from medgap.quality.inputs import MetricInputError
 from medgap.quality.registry import (
     Metric,
     MetricInfo,
@@ -13,6 +14,7 @@ from medgap.quality.registry import (
 __all__ = [
     "Metric",
     "MetricInfo",
+    "MetricInputError",
     "UnknownMetricError",
     "create_metric",
     "get_metric_info",
