@@ -87,7 +87,8 @@ def test_manifest_filter_is_never_ignored(tmp_path):
     assert [i.label for i in load_items(csv, filter_column="modality", filter_values=("us",))] == ["covid"]
     with pytest.raises(CollectionError, match="needs a column and values"):
         load_items(csv, filter_column="modality", filter_values=())
-    with pytest.raises(CollectionError, match="no column 'site' to filter on; columns are path, label, group_id, modality"):
+    with pytest.raises(CollectionError,
+                       match="no column 'site' to filter on; columns are path, label, group_id, modality"):
         load_items(csv, filter_column="site", filter_values=("a",))
     with pytest.raises(CollectionError, match=r"no row has modality in \['mr'\]; its values are ct, us"):
         load_items(csv, filter_column="modality", filter_values=("mr",))

@@ -32,11 +32,14 @@ noise whose signs depend on the summation order. medgap applies BRISQUE's policy
 from __future__ import annotations
 
 import functools
+import hashlib
+import io
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from scipy.special import gamma
@@ -84,27 +87,40 @@ class NiqeModel:
         np.savez(path, mu_pris_param=self.mu[None, :], cov_pris_param=self.cov, gaussian_window=fspecial_gaussian())
 
     @classmethod
-    def load(cls, path: str | Path) -> NiqeModel:
-        """Read a model written by :meth:`save` or BasicSR's ``niqe_pris_params.npz``."""
+    def load(cls, path: str | Path, file: BinaryIO | None = None) -> NiqeModel:
+        """Read a model written by :meth:`save` or BasicSR's ``niqe_pris_params.npz`` (from ``file`` when given,
+        already read from ``path``)."""
         try:
-            with np.load(path) as d:
+            with np.load(path if file is None else file) as d:
                 return cls(d["mu_pris_param"], d["cov_pris_param"])
         except (OSError, KeyError, ValueError, EOFError) as e:
             raise ValueError(f"{path}: not a NIQE model (.npz with mu_pris_param and cov_pris_param): {e}. "
                              "Make one with `medgap fit-niqe DIR`.") from None
 
 
-@functools.lru_cache(maxsize=8)
 def _load(path: str | None) -> NiqeModel:
+    """The model in ``path`` (None: the release's), cached by path and content: a file rewritten in place (a
+    refitted model) is read again, never served from the cache."""
     if path is None:
-        with resources.as_file(resources.files("medgap.quality") / "data" / "niqe_pris_params.npz") as p:
-            return NiqeModel.load(p)
-    return NiqeModel.load(path)
+        return default_model()
+    try:
+        blob = Path(path).read_bytes()
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read the NIQE model ({e.strerror}). Make one with `medgap fit-niqe DIR`."
+                         ) from None
+    return _parse(path, hashlib.sha256(blob).digest(), blob)
 
 
+@functools.lru_cache(maxsize=8)
+def _parse(path: str, digest: bytes, blob: bytes) -> NiqeModel:
+    return NiqeModel.load(path, io.BytesIO(blob))
+
+
+@functools.cache
 def default_model() -> NiqeModel:
     """The NIQE release's pristine model (LIVE; fitted on 125 pristine photos, 96x96 blocks, sharpness 0.75)."""
-    return _load(None)
+    with resources.as_file(resources.files("medgap.quality") / "data" / "niqe_pris_params.npz") as p:
+        return NiqeModel.load(p)
 
 
 def _grid_index(rhat: np.ndarray) -> np.ndarray:

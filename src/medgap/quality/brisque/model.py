@@ -120,13 +120,24 @@ def _read(path: Path) -> bytes:
 
 
 def load_model(model: str | Path, range_file: str | Path, n_features: int = 36) -> SvrModel:
-    """A LIBSVM epsilon-SVR model file and the svm-scale range file its training data was scaled with."""
-    return _load(str(model), str(range_file), n_features)
+    """A LIBSVM epsilon-SVR model file and the svm-scale range file its training data was scaled with.
 
-
-@functools.lru_cache(maxsize=8)
-def _load(model: str, range_file: str, n_features: int) -> SvrModel:
+    Parsed models are cached by the files' paths and contents: a file rewritten in place (a refitted model) is
+    parsed again, never served from the cache."""
     mb, rb = _read(Path(model)), _read(Path(range_file))
+    key = (str(model), str(range_file), n_features, hashlib.sha256(mb).digest(), hashlib.sha256(rb).digest())
+    if key not in _CACHE:
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = _parse(str(model), str(range_file), n_features, mb, rb)
+    return _CACHE[key]
+
+
+_CACHE: dict[tuple, SvrModel] = {}
+_CACHE_SIZE = 8
+
+
+def _parse(model: str, range_file: str, n_features: int, mb: bytes, rb: bytes) -> SvrModel:
     sv, coef, rho, gamma = _parse_model(mb.decode("ascii", "replace"), model)
     if sv.shape[1] > n_features:
         raise ModelFileError(f"{model}: support vectors have {sv.shape[1]} features, BRISQUE has {n_features}")
@@ -147,6 +158,7 @@ def _load(model: str, range_file: str, n_features: int) -> SvrModel:
     )
 
 
+@functools.cache
 def default_model() -> SvrModel:
     """The release's ``allmodel`` and ``allrange`` (trained on all of LIVE IQA), shipped as package data."""
     data = resources.files("medgap.quality.brisque") / "data"
