@@ -79,8 +79,10 @@ def test_score_a_folder_into_a_dataframe_and_compare_groups(folder, tmp_path):
     pd.testing.assert_frame_equal(stored.sort_values("item_id").reset_index(drop=True),
                                   scores.sort_values("item_id").reset_index(drop=True))
     # compare groups: the blurred, noisy copies score worse (higher BRISQUE) than the photos
-    result = medgap.compare(scores, "brisque", reference="natural")
-    means = result.describe.set_index("group")["mean"]
+    result = medgap.compare(scores, reference="natural")
+    assert list(result) == ["brisque", "entropy", "rms_contrast", "background_fraction", "spectral_slope",
+                            "edge_density"] and result.lower_is_better["brisque"] is True
+    means = result["brisque"].describe.set_index("group")["mean"]
     assert set(means.index) == {"natural", "blurred"}
     assert means["blurred"] > means["natural"]
 
@@ -122,7 +124,7 @@ def test_score_says_what_is_wrong(tmp_path):
 
 def test_notebook_workflow_does_not_import_the_cli(folder):
     code = (f"import sys, medgap; s = medgap.score({str(folder)!r}, ['brisque']); "
-            "r = medgap.compare(s, 'brisque', reference='natural'); "
+            "r = medgap.compare(s, ['brisque'], reference='natural'); "
             "m = medgap.create_metric('niqe'); g = medgap.to_gray255(next(medgap.read_frames(s.path[0]))); "
             "print(len(s), r.reference, round(m(g)['niqe'], 3) > 0, 'medgap.cli' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()

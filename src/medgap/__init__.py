@@ -5,10 +5,10 @@ module on first use)::
 
     import medgap
     scores = medgap.score("images/", metrics=["brisque", "niqe"])   # a DataFrame, nothing written
-    result = medgap.compare(scores, "brisque", reference="natural")
+    result = medgap.compare(scores, reference="natural")           # every metric column; result["brisque"]
 
-``score`` (in memory) and ``score_collection`` (resumable, on disk); ``compare`` (one measure across groups:
-:func:`medgap.stats.compare_groups`); ``create_metric`` / ``list_metrics``; ``read_frames`` / ``to_gray255``
+``score`` (in memory) and ``score_collection`` (resumable, on disk); ``compare`` (the groups on every metric
+column: :func:`medgap.stats.compare_metrics`); ``create_metric`` / ``list_metrics``; ``read_frames`` / ``to_gray255``
 (files or plain arrays) / ``collect``; ``evaluate_run``.
 """
 
@@ -35,7 +35,7 @@ _LAZY = {
     "collect": "medgap.io",
     "evaluate_run": "medgap.evaluation",
 }
-_RENAMED = {"compare": "compare_groups"}  # exported name -> the module's name for it
+_RENAMED = {"compare": "compare_metrics"}  # exported name -> the module's name for it
 
 __all__ = ["__version__", *_LAZY]
 
@@ -45,7 +45,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ loads t
     from medgap.quality import create_metric, list_metrics
     from medgap.scoring import score_collection
     from medgap.scoring.memory import score
-    from medgap.stats import compare_groups as compare
+    from medgap.stats import compare_metrics as compare
 
 
 def __getattr__(name: str) -> Any:  # PEP 562
