@@ -12,6 +12,7 @@ import difflib
 import fnmatch
 import hashlib
 import json
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,10 +63,11 @@ class Metric:
 
     @property
     def version(self) -> str:
-        """Version string used as part of the resume key: the metric's code version plus its parameters."""
+        """Version string used as part of the resume key: the metric's code version plus its parameters; a
+        parameter naming a file (a model) counts with its content, so a model rewritten in place rescores."""
         if not self.params:
             return self.info.version
-        blob = json.dumps({k: str(v) for k, v in sorted(self.params.items())}).encode()
+        blob = json.dumps({k: _param_text(v) for k, v in sorted(self.params.items())}).encode()
         return f"{self.info.version}+{hashlib.sha1(blob).hexdigest()[:8]}"
 
     def compute(self, image: np.ndarray) -> dict[str, float]:
@@ -98,6 +100,22 @@ class Metric:
 
         return [self.compute(to_metric_input(x, self.info.input, data_range=data_range))
                 for x in split_batch(images)]
+
+
+def _param_text(value: Any) -> str:
+    """A parameter as it enters the version: its text, plus the content hash of the file it names, if any
+    (read each time the version is asked for, once per run: a model rewritten within the same second counts)."""
+    text = str(value)
+    if isinstance(value, (str, os.PathLike)) and os.path.isfile(value):
+        try:
+            h = hashlib.sha1()
+            with open(value, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            return f"{text}#sha1={h.hexdigest()}"
+        except (OSError, ValueError):  # not a readable file (a folder, a name): the text alone
+            pass
+    return text
 
 
 _REGISTRY: dict[str, MetricInfo] = {}
