@@ -131,8 +131,6 @@ def test_notebook_workflow_does_not_import_the_cli(folder):
     assert out == ["9", "natural", "True", "False"]
 
 
-@pytest.mark.xfail(strict=True, reason="needs scoring/run.py _row to call m.compute(...) (the unchecked call for "
-                   "converted frames) instead of m(...); remove this mark with that change")
 def test_a_very_dark_file_is_scored_not_refused(tmp_path):
     """A real uint8 PNG whose values are 0 and 1 converts to a 0-255 float image that looks like [0, 1]: the
     engine's frames are converted already and must not go through the user-input check."""

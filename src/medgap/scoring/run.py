@@ -160,7 +160,7 @@ def _row(task: _Task, base: dict, fr, gray, rgb) -> dict:
     errors = []
     for m in task.metrics:
         try:
-            values = m(rgb if m.info.input == "rgb" else gray)
+            values = m.compute(rgb if m.info.input == "rgb" else gray)  # frames converted by to_gray255/to_rgb255
             if not np.isfinite(values.get(m.info.columns[0], math.nan)):
                 errors.append(f"{m.name}: not a finite score")
         except BaseException as e:  # a metric's ValueError carries the reason (constant image, too small...)
