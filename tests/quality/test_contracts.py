@@ -121,10 +121,10 @@ def test_a_model_file_rewritten_in_place_is_read_again(name, tmp_path):
     assert _same(after, fresh) and not _same(after, before)
 
 
-@pytest.mark.xfail(strict=True, reason="Metric.version (quality/registry.py) hashes str(param): a model file "
-                   "rewritten at the same path keeps its version, so a resumed run keeps scores of the old model")
 @pytest.mark.parametrize("name", sorted(PARAMETERS))
 def test_version_changes_when_a_model_file_is_rewritten_in_place(name, tmp_path):
+    """The version counts a model file's content, not only its path: a model refitted into the same file makes a
+    resumed run rescore (the version hashed str(path) only, and kept the old model's scores)."""
     before = create_metric(name, **PARAMETERS[name](tmp_path / "same", 1)).version
     after = create_metric(name, **PARAMETERS[name](tmp_path / "same", 2)).version
     assert before != after
