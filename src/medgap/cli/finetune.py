@@ -103,7 +103,10 @@ def finetune_command(
             num_nodes=num_nodes, ddp=ddp)
         _quiet_lightning()
         # paths and class names printed as they are: "[old].png" stays, control characters show escaped
-        run_finetune(cfg, log=lambda s: console.print(plain(s, newlines=True), soft_wrap=True))
+        from medgap.cli._lightning_progress import EpochProgressBar  # stderr, epochs 1..N of the real total
+
+        run_finetune(cfg, log=lambda s: console.print(plain(s, newlines=True), soft_wrap=True),
+                     callbacks=[EpochProgressBar()])
     except (CollectionError, PretrainedUnavailable, ValueError, FileNotFoundError) as e:
         # ValueError covers UsageError, ConfigError (an option), CheckpointError (a checkpoint in the run directory)
         print_error(e)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -219,8 +219,9 @@ def check_classes(labels, groups, folds: int, failures=()) -> None:
         raise ConfigError(f"--folds {folds}: more folds than patients ({n_groups}); use --folds {n_groups} or fewer")
 
 
-def run_finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> pd.DataFrame:
+def run_finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print, callbacks: Sequence = ()) -> pd.DataFrame:
     """Train and evaluate every fold; returns the held-out predictions (also written to the run dir).
+    ``callbacks``: extra Lightning callbacks for every fold's Trainer (the CLI's progress bar, say).
 
     Everything is checked before the run directory is written: the options (:func:`check_config`), the items
     and their classes (:func:`check_classes`), that the run directory holds the same experiment, and that the
@@ -286,7 +287,7 @@ def run_finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print) -> pd.
         log(f"fold {k}: " + ", ".join(f"{name} {int(m.sum())} items ({len(set(groups[m]))} patients)"
                                        for name, m in (("train", train), ("validation", val_mask), ("test", test))))
         prob, metrics[f"fold_{k}"] = _fit_fold(cfg, ds, y, groups, train, val_mask, test, len(classes), pre, fold_dir,
-                                               k, seed_k, log)
+                                               k, seed_k, log, callbacks)
         metrics[f"fold_{k}"]["seed"] = seed_k
         rows = []
         for j, i in enumerate(np.flatnonzero(test)):
@@ -333,7 +334,7 @@ def _read_predictions(path: Path) -> pd.DataFrame:
 
 
 def _fit_fold(cfg: FinetuneConfig, ds, y, groups, train, val_mask, test, n_classes, pre, fold_dir: Path, k: int,
-              seed: int, log) -> tuple[np.ndarray, dict]:
+              seed: int, log, callbacks: Sequence = ()) -> tuple[np.ndarray, dict]:
     """Train one fold (or fit the features classifier); returns held-out probabilities and the fold's metrics."""
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
@@ -369,7 +370,7 @@ def _fit_fold(cfg: FinetuneConfig, ds, y, groups, train, val_mask, test, n_class
     trainer = L.Trainer(
         max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
         strategy="ddp" if cfg.ddp else "auto", precision=precision, deterministic=True,
-        callbacks=[EarlyStopping(monitor="val_loss", patience=cfg.patience), ckpt, latest],
+        callbacks=[EarlyStopping(monitor="val_loss", patience=cfg.patience), ckpt, latest, *callbacks],
         default_root_dir=fold_dir, logger=L.pytorch.loggers.CSVLogger(fold_dir, name="logs"),
         enable_model_summary=False, log_every_n_steps=1,
     )
