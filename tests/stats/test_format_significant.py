@@ -39,3 +39,11 @@ def test_paper_table_prints_small_means_with_significant_digits():
                                               f"{d.loc['a', 'ci_high']:.4f})"
     assert table.loc["b", "mean (95% CI)"].startswith(f"{d.loc['b', 'mean']:.3f} (")
     assert "0.1 (" not in table.loc["a", "mean (95% CI)"] and "0.2 (0.2 to 0.2)" not in table.loc["b", "mean (95% CI)"]
+
+
+def test_a_wide_ci_does_not_round_the_estimate_away():
+    """The embedded default's cr group (n = 2) printed 56 (-359 to 471): decimals came from the widest bound."""
+    from medgap.stats.format import format_ci
+
+    assert format_ci(55.98, -358.62, 470.58, digits=None) == "56.0 (-358.6 to 470.6)"
+    assert format_ci(0.001, -5.0, 5.0, digits=None) == "0.0010 (-5.0000 to 5.0000)"  # capped: +2 decimals

@@ -70,9 +70,11 @@ def format_ci(estimate: float, low: float, high: float, digits: int | None = 1, 
     read clearly). A missing bound prints the estimate alone, a missing estimate ``n/a``.
 
     ``digits=None``: one number of decimals for the three, enough for ``significant`` significant digits of
-    the largest magnitude among them, so small values keep their precision (0.2 with CI 0.19 to 0.21 prints
-    ``0.200 (0.190 to 0.210)``, not ``0.2 (0.2 to 0.2)``); magnitudes below 1e-4 or from 1e7 print in
-    scientific notation."""
+    the estimate, so small values keep their precision (0.2 with CI 0.19 to 0.21 prints
+    ``0.200 (0.190 to 0.210)``, not ``0.2 (0.2 to 0.2)``) and a wide CI does not round the estimate away
+    (``56.0 (-358.6 to 470.6)``, not ``56 (-359 to 471)``); at most two decimals more than the largest
+    magnitude needs, so an estimate near 0 with a wide CI stays readable; magnitudes below 1e-4 or from 1e7
+    print in scientific notation."""
     if estimate is None or not math.isfinite(estimate):
         return "n/a"
     has_ci = not (low is None or high is None or not (math.isfinite(low) and math.isfinite(high)))
@@ -82,7 +84,8 @@ def format_ci(estimate: float, low: float, high: float, digits: int | None = 1, 
         if largest != 0 and not 1e-4 <= largest < 1e7:
             parts = [f"{v:.{significant - 1}e}" for v in values]
             return f"{parts[0]} ({parts[1]} to {parts[2]})" if has_ci else parts[0]
-        digits = decimals_for(*values, significant=significant)
+        digits = min(decimals_for(estimate, significant=significant),
+                     decimals_for(*values, significant=significant) + 2)
     if not has_ci:
         return _fixed(estimate, digits)
     return f"{_fixed(estimate, digits)} ({_fixed(low, digits)} to {_fixed(high, digits)})"
