@@ -26,6 +26,7 @@ from medgap.cli._common import (
     plain,
 )
 from medgap.io import DEFAULT_MAX_PIXELS, Source, collect, embedded_default
+from medgap.io.collection import SkippedFile, summarise_skipped
 from medgap.quality import create_metric, get_metric_info
 from medgap.scoring import ScoreSummary, score_collection
 
@@ -75,16 +76,25 @@ class QualityConfig:
                 f"--out {self.out} names a {by_suffix} file but --format is {self.format}: "
                 f"end --out in .{self.format}, or leave out --format"
             )
-        return self.out, self.format or by_suffix or "parquet"
+        if by_suffix is None and self.format is None:  # was: Parquet written under the name x.xlsx
+            raise UsageError(
+                f"--out {self.out}: unknown table type {self.out.suffix or '(no suffix)'!r}; end --out in .parquet "
+                "or .csv, or give --format parquet|csv to write that format under this name"
+            )
+        return self.out, self.format or by_suffix
 
     def sources(self) -> tuple[list[Source], bool]:
         """The collection, and whether it is the embedded default."""
         if not (self.paths or self.groups or self.manifest):
             return embedded_default(), True
         pairs = [parse_group(g) for g in self.groups]
-        found = collect(self.paths, pairs, self.manifest, group_column=self.group_column, path_column=self.path_column)
+        self.skipped: list[SkippedFile] = []
+        found = collect(self.paths, pairs, self.manifest, group_column=self.group_column, path_column=self.path_column,
+                        skipped=self.skipped)
         if not found:
-            raise UsageError("no image files found in the given paths (supported: PNG, JPEG, TIFF, BMP, DICOM, NIfTI, video)")
+            left_out = f"; {summarise_skipped(self.skipped)}" if self.skipped else ""
+            raise UsageError("no image files found in the given paths (supported: PNG, JPEG, TIFF, BMP, DICOM, NIfTI, "
+                             f"video){left_out}")
         return found, False
 
     def validate(self) -> None:
@@ -122,6 +132,7 @@ class QualityConfig:
                 f"No paths given: scoring the embedded default ({len(sources)} files that installed packages ship: "
                 "scikit-image photographs and pydicom's CR/CT/MR/US DICOM files)."
             )
+        print_skipped(getattr(self, "skipped", []))
         with Progress(
             TextColumn("[bold]scoring"),
             BarColumn(),
@@ -166,6 +177,17 @@ class QualityConfig:
 
 
 INTERRUPTED = "[yellow]Interrupted.[/] Finished files are saved; run the same command again to resume."
+
+
+def print_skipped(skipped: list[SkippedFile], show: int = 5) -> None:
+    """The files a folder scan left out: counted by type, a few listed with their reason (the README's promise)."""
+    if not skipped:
+        return
+    console.print(f"[yellow]{summarise_skipped(skipped)}[/]; not scored:", soft_wrap=True)
+    for s in skipped[:show]:
+        console.print(f"  [yellow]skipped[/] {plain(s.path)}: {plain(s.reason)}", soft_wrap=True)
+    if len(skipped) > show:
+        console.print(f"  ... and {len(skipped) - show} more")
 
 
 def _jsonable(d: dict) -> dict:

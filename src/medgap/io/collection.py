@@ -31,11 +31,27 @@ class Source:
     extra: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file a folder scan left out (not hidden): its path, its type (the suffix, or "(no suffix)") and why."""
+
+    path: Path
+    kind: str
+    reason: str
+
+
 def _is_candidate(path: Path) -> bool:
     suffix = suffix_of(path)
     if suffix in SUPPORTED_SUFFIXES:
         return True
     return suffix == "" and is_dicom_file(path)
+
+
+def _skip_reason(path: Path) -> SkippedFile:
+    suffix = suffix_of(path)
+    if suffix == "":
+        return SkippedFile(path, "(no suffix)", "no suffix and not a DICOM file (no DICM preamble)")
+    return SkippedFile(path, suffix, f"unsupported type {suffix} (supported: {', '.join(sorted(SUPPORTED_SUFFIXES))})")
 
 
 def _walk_error(e: OSError) -> None:
@@ -49,16 +65,31 @@ def _walk_error(e: OSError) -> None:
     )
 
 
-def scan_folder(root: Path) -> list[Path]:
+def scan_folder(root: Path, skipped: list[SkippedFile] | None = None) -> list[Path]:
     """Image files under ``root``, recursively, sorted; hidden files and folders are skipped. A folder that
-    cannot be listed raises :class:`CollectionError` (it would otherwise leave its files out silently)."""
+    cannot be listed raises :class:`CollectionError` (it would otherwise leave its files out silently).
+    Other files of an unsupported type are appended to ``skipped`` (when given) with their reason."""
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root, onerror=_walk_error):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
-            if not name.startswith(".") and _is_candidate(Path(dirpath, name)):
-                found.append(Path(dirpath, name))
+            if name.startswith("."):
+                continue
+            path = Path(dirpath, name)
+            if _is_candidate(path):
+                found.append(path)
+            elif skipped is not None:
+                skipped.append(_skip_reason(path))
     return found
+
+
+def summarise_skipped(skipped: Sequence[SkippedFile]) -> str:
+    """One line for files a scan left out: ``4 files skipped (unsupported type: .txt 3, .xlsx 1)``."""
+    counts: dict[str, int] = {}
+    for s in skipped:
+        counts[s.kind] = counts.get(s.kind, 0) + 1
+    kinds = ", ".join(f"{k} {n}" for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return f"{len(skipped)} file{'s' if len(skipped) != 1 else ''} skipped (unsupported type: {kinds})"
 
 
 def _need(path: Path, what: str) -> Path:
@@ -73,22 +104,26 @@ def collect(
     manifest: str | Path | None = None,
     group_column: str = "group",
     path_column: str = "path",
+    *,
+    skipped: list[SkippedFile] | None = None,
 ) -> list[Source]:
     """Sources from folders/files (group = first subfolder under each folder; a file's group is its folder's
     name), from ``(group, folder)`` pairs (everything below gets that group), and from a CSV manifest
-    (``path_column`` relative to the CSV's folder, ``group_column`` the label; other columns go to ``extra``)."""
+    (``path_column`` relative to the CSV's folder, ``group_column`` the label; other columns go to ``extra``).
+    Files that scanning a folder left out (unsupported type; hidden files are not counted) are appended to
+    ``skipped`` when a list is given. A file named directly is kept: its reader gives the reason if it fails."""
     out: list[Source] = []
     for p in map(Path, paths):
         p = _need(p, "file or folder")
         if p.is_file():
             out.append(Source(p, p.parent.name))
             continue
-        for f in scan_folder(p):
+        for f in scan_folder(p, skipped):
             rel = f.relative_to(p)
             out.append(Source(f, rel.parts[0] if len(rel.parts) > 1 else p.name))
     for name, folder in groups:
         folder = _need(Path(folder), "folder")
-        files = [folder] if folder.is_file() else scan_folder(folder)
+        files = [folder] if folder.is_file() else scan_folder(folder, skipped)
         out.extend(Source(f, name) for f in files)
     if manifest is not None:
         out.extend(read_manifest(manifest, group_column=group_column, path_column=path_column))
