@@ -333,6 +333,34 @@ def _read_predictions(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"item_id": str, "path": str, "group_id": str, "label": str, "pred": str})
 
 
+FEATURES_MODEL = "model.ckpt"
+FEATURES_CLASSIFIER = "classifier.skops"
+
+
+def _save_features_model(model: torch.nn.Module, clf, n_classes: int, fold_dir: Path) -> dict:
+    """Save what reloads a ``features`` fold (see :func:`medgap.train.load_run`), without pickle: the backbone's
+    tensors in FEATURES_MODEL (a ``state_dict`` entry, as in Lightning's checkpoints); a logistic regression goes
+    into the model's linear head (same probabilities, see :func:`set_head_from_logreg`), any other classifier
+    into FEATURES_CLASSIFIER (skops). Returns the fold's metrics entries naming the files."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    entries = {"best_checkpoint": str(fold_dir / FEATURES_MODEL)}
+    head_fits = type(clf.steps[-1][1]).__name__ == "LogisticRegression" and isinstance(model.get_classifier(),
+                                                                                          torch.nn.Linear)
+    if head_fits:
+        set_head_from_logreg(model, clf, n_classes)
+    else:
+        entries["classifier"] = str(fold_dir / FEATURES_CLASSIFIER)
+    if rank_zero_only.rank != 0:  # under DDP every process fits the same classifier; the first one writes
+        return entries
+    if not head_fits:
+        import skops.io
+
+        skops.io.dump(clf, fold_dir / FEATURES_CLASSIFIER)
+    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}}, fold_dir / FEATURES_MODEL)
+    return entries
+
+
 def _fit_fold(cfg: FinetuneConfig, ds, y, groups, train, val_mask, test, n_classes, pre, fold_dir: Path, k: int,
               seed: int, log, callbacks: Sequence = ()) -> tuple[np.ndarray, dict]:
     """Train one fold (or fit the features classifier); returns held-out probabilities and the fold's metrics."""
@@ -352,7 +380,8 @@ def _fit_fold(cfg: FinetuneConfig, ds, y, groups, train, val_mask, test, n_class
         clf = fit_classifier(embeddings(model, loader(train_all)), y[train_all],
                              balance_weights(y[train_all], groups[train_all], cfg.balance), cfg.classifier, seed)
         prob = predict_proba(clf, embeddings(model, loader(test)), n_classes)
-        return prob, {"accuracy": float((prob.argmax(1) == y[test]).mean())}
+        saved = _save_features_model(model, clf, n_classes, fold_dir)
+        return prob, {"accuracy": float((prob.argmax(1) == y[test]).mean()), **saved}
     if cfg.head_init == "logreg" and str(cfg.init) != "scratch":
         # linear probe first (training part only: the validation part stays unseen), then fine-tune
         clf = fit_classifier(embeddings(model, loader(train)), y[train],
