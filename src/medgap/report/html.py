@@ -152,7 +152,10 @@ def write_report(
                      "tests (Tukey HSD, Games-Howell) are in the CSV files beside this report.</p>")
         violin, hist = _violin(scores, column, groups, lib), _histograms(scores, column, groups)
         parts.append(f'<div class="row"><img src="{violin}" alt="violin plot"><img src="{hist}" alt="histograms"></div>')
-        parts.append("<h3>Best and worst scored images per group</h3>")
+        # a measure with no direction (image statistics) has no best: its lowest and highest values are shown
+        low_name, high_name = ("lowest", "highest") if lib is None else ("best", "worst")
+        parts.append("<h3>Lowest and highest values per group</h3>" if lib is None
+                     else "<h3>Best and worst scored images per group</h3>")
         for g in groups:
             sub = scores[(scores.group == g) & scores[column].notna()].sort_values(column, kind="stable")
             if sub.empty:
@@ -160,8 +163,8 @@ def write_report(
             best, worst = (sub.head(n_examples), sub.tail(n_examples).iloc[::-1])
             if lib is False:
                 best, worst = worst, best
-            parts.append(f'<div class="row"><div><p><b>{html.escape(g)}</b>: best</p>{_thumbs(best, column)}</div>'
-                         f'<div><p><b>{html.escape(g)}</b>: worst</p>{_thumbs(worst, column)}</div></div>')
+            parts.append(f'<div class="row"><div><p><b>{html.escape(g)}</b>: {low_name}</p>{_thumbs(best, column)}</div>'
+                         f'<div><p><b>{html.escape(g)}</b>: {high_name}</p>{_thumbs(worst, column)}</div></div>')
     if failed:
         errs = scores.loc[scores.error.notna(), ["item_id", "error"]].head(50).copy()
         errs["item_id"] = errs.item_id.map(lambda s: Path(str(s)).name)

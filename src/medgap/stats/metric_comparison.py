@@ -93,14 +93,15 @@ def check_reference(reference: str, groups: Sequence[str]) -> None:
                           f"({', '.join(map(repr, groups)) or 'none'}){hint}")
 
 
-def compare_metrics(scores: pd.DataFrame, columns: Sequence[str] | None = None, reference: str | None = None, *,
+def compare_metrics(scores: pd.DataFrame, columns: Sequence[str] | str | None = None,
+                    reference: str | None = None, *,
                     group: str = "group", confidence: float = 0.95) -> MetricComparison:
     """Compare the groups of ``scores`` (one row per image or frame) on each of ``columns``.
 
     Args:
         scores: a tidy table with a ``group`` column and one numeric column per measure (what
             ``medgap quality`` / ``score_collection`` write).
-        columns: the columns to compare (default: every registered metric's columns in the table, see
+        columns: the columns to compare, or one column name (default: every registered metric's columns in the table, see
             ``metric_columns``).
         reference: the group the effect sizes are against. It must be a group of the table (ComparisonError
             naming the groups otherwise). None: ``"natural"`` when the table has it, else the first group in
@@ -118,6 +119,8 @@ def compare_metrics(scores: pd.DataFrame, columns: Sequence[str] | None = None, 
             an unknown reference group.
     """
     _check_confidence(confidence)  # here, not once per column as a reason to skip it
+    if isinstance(columns, str):  # one column named: not its characters
+        columns = [columns]
     if group not in scores:
         raise ComparisonError(f"no {group!r} column to compare by; the columns are "
                               f"{', '.join(map(str, scores.columns)) or '(none)'}")
