@@ -9,7 +9,8 @@ module on first use)::
 
 ``score`` (in memory) and ``score_collection`` (resumable, on disk); ``compare`` (the groups on every metric
 column: :func:`medgap.stats.compare_metrics`); ``create_metric`` / ``list_metrics``; ``read_frames`` / ``to_gray255``
-(files or plain arrays) / ``collect``; ``evaluate_run``.
+(files or plain arrays) / ``collect``; ``evaluate_run``; ``load_run`` (a trained run as (model, transform,
+classes)).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0+unknown"
 
-# name -> module that defines it (load_run is not built yet: issue 9, item 2)
+# name -> module that defines it
 _LAZY = {
     "score": "medgap.scoring.memory",
     "score_collection": "medgap.scoring",
@@ -34,6 +35,7 @@ _LAZY = {
     "to_gray255": "medgap.io",
     "collect": "medgap.io",
     "evaluate_run": "medgap.evaluation",
+    "load_run": "medgap.train",
 }
 _RENAMED = {"compare": "compare_metrics"}  # exported name -> the module's name for it
 
@@ -46,6 +48,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ loads t
     from medgap.scoring import score_collection
     from medgap.scoring.memory import score
     from medgap.stats import compare_metrics as compare
+    from medgap.train import load_run
 
 
 def __getattr__(name: str) -> Any:  # PEP 562
