@@ -24,6 +24,8 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
+from medgap.stats._checks import check_confidence
+
 # Item weights per batch of resamples: at most this many float64 cells (32 MiB) at once.
 _MAX_BATCH_CELLS = 1 << 22
 
@@ -87,8 +89,7 @@ def percentile_interval(
     Returns:
         low, high, n_valid: arrays of length m; low/high are NaN for a column without valid draws.
     """
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be between 0 and 1 (e.g. 0.95), got {confidence!r}")
+    check_confidence(confidence)
     d = np.asarray(draws, dtype=np.float64)
     if d.ndim == 1:
         d = d[:, None]

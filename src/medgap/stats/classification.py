@@ -30,6 +30,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
+from medgap.stats._checks import check_confidence
 from medgap.stats.bootstrap import grouped_bootstrap, percentile_interval
 
 OVERALL = "overall"
@@ -188,8 +189,7 @@ def wilson_interval(successes: npt.ArrayLike, total: npt.ArrayLike,
 
     References: Wilson, J Am Stat Assoc 22 (1927) 209-212; Newcombe, Stat Med 17 (1998) 857-872.
     """
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be between 0 and 1 (e.g. 0.95), got {confidence!r}")
+    check_confidence(confidence)
     k = np.asarray(successes, dtype=np.float64)
     n = np.asarray(total, dtype=np.float64)
     z = stats.norm.ppf(0.5 + confidence / 2)

@@ -19,6 +19,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from medgap.stats._checks import check_confidence
+
 MCNEMAR_EXACT_BELOW = 25
 """Discordant pairs below which McNemar's test is the exact binomial test: the rule statsmodels documents
 for ``mcnemar(exact=...)``; the chi-square approximation is poor for fewer (Rosner, Fundamentals of
@@ -143,8 +145,7 @@ def delong_test(positive: npt.ArrayLike, score_a: npt.ArrayLike, score_b: npt.Ar
     (e.g. identical scores) the P value is 1 if the AUCs are equal and NaN otherwise. ``detail`` holds both
     AUCs, the difference and its Wald CI.
     """
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be between 0 and 1 (e.g. 0.95), got {confidence!r}")
+    check_confidence(confidence)
     pos = np.asarray(positive, dtype=bool)
     aucs, cov = delong_covariance(pos, np.vstack([np.asarray(score_a, float), np.asarray(score_b, float)]))
     diff = float(aucs[0] - aucs[1])

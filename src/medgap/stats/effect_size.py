@@ -30,7 +30,8 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import special, stats
 
-from medgap.stats.groups import GroupInput, _check_confidence, _compared_groups, sum_of_squares
+from medgap.stats._checks import check_confidence
+from medgap.stats.groups import GroupInput, _compared_groups, sum_of_squares
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def hedges_correction(n_a: int, n_b: int, exact: bool = False) -> float:
 
 def effect_size_ci(stat: float, n_a: int, n_b: int, confidence: float = 0.95) -> tuple[float, float]:
     """CI of a Cohen's d or Hedges' g computed from groups of n_a and n_b values (pingouin's compute_esci)."""
-    _check_confidence(confidence)
+    check_confidence(confidence)
     if min(n_a, n_b) < 2 or not np.isfinite(stat):
         return (float("nan"), float("nan"))
     se = np.sqrt((n_a + n_b) / (n_a * n_b) + stat**2 / (2 * (n_a + n_b)))
@@ -129,7 +130,7 @@ def pairwise_effect_sizes(data: GroupInput, value: str | None = None, group: str
                           confidence: float = 0.95) -> pd.DataFrame:
     """Cohen's d and Hedges' g for every pair of groups, ``group_b`` against ``group_a`` (a before b in group
     order, as the post hoc tables)."""
-    _check_confidence(confidence)
+    check_confidence(confidence)
     groups = _compared_groups(data, value, group)
     return _effect_rows(groups, list(itertools.combinations(groups, 2)), confidence)
 
@@ -138,7 +139,7 @@ def effect_sizes_vs_reference(data: GroupInput, value: str | None = None, group:
                               reference: str | None = None, confidence: float = 0.95) -> pd.DataFrame:
     """Cohen's d and Hedges' g of every other group against ``reference`` (default: the first group), which
     is ``group_a`` in every row."""
-    _check_confidence(confidence)
+    check_confidence(confidence)
     groups = _compared_groups(data, value, group)
     reference = resolve_reference(groups, reference)
     return _effect_rows(groups, [(reference, g) for g in groups if g != reference], confidence)

@@ -16,6 +16,8 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
+from medgap.stats._checks import check_confidence
+
 GroupInput = pd.DataFrame | Mapping[object, npt.ArrayLike]
 
 
@@ -79,7 +81,7 @@ def describe_groups(data: GroupInput, value: str | None = None, group: str | Non
     Hyndman-Fan type 7, as pandas). A group with one value has NaN sd and CI; one whose values are all missing
     has n = 0 and NaN statistics; zero variance gives sd = 0 and a zero-width CI.
     """
-    _check_confidence(confidence)
+    check_confidence(confidence)
     rows = []
     for g, raw in _raw_groups(data, value, group).items():
         v = raw[np.isfinite(raw)]
@@ -96,8 +98,3 @@ def describe_groups(data: GroupInput, value: str | None = None, group: str | Non
                          median=med, q25=q25, q75=q75, iqr=q75 - q25))
     columns = ["group", "n", "n_missing", "mean", "sd", "ci_low", "ci_high", "median", "q25", "q75", "iqr"]
     return pd.DataFrame(rows, columns=columns)
-
-
-def _check_confidence(confidence: float) -> None:
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be between 0 and 1 (e.g. 0.95), got {confidence!r}")

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from medgap.stats._checks import check_confidence
 from medgap.stats.comparison import GroupComparison, compare_groups
-from medgap.stats.groups import _check_confidence
 
 DEFAULT_REFERENCE = "natural"
 """The study's reference group (ImageNet-style photographs): used when present and no reference is given."""
@@ -118,7 +118,7 @@ def compare_metrics(scores: pd.DataFrame, columns: Sequence[str] | str | None = 
         ComparisonError: no ``group`` column, a requested column missing, no metric column in the table, or
             an unknown reference group.
     """
-    _check_confidence(confidence)  # here, not once per column as a reason to skip it
+    check_confidence(confidence)  # here, not once per column as a reason to skip it
     if isinstance(columns, str):  # one column named: not its characters
         columns = [columns]
     if group not in scores:

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from medgap.stats._studentized_range import studentized_range_ppf, studentized_range_sf
-from medgap.stats.groups import GroupInput, _check_confidence, _compared_groups, sum_of_squares, variance
+from medgap.stats._checks import check_confidence
+from medgap.stats.groups import GroupInput, _compared_groups, sum_of_squares, variance
 
 POSTHOC_COLUMNS = ["group_a", "group_b", "n_a", "n_b", "diff", "se", "t", "df", "ci_low", "ci_high", "p_adj",
                    "small_group"]
@@ -62,7 +63,7 @@ def tukey_hsd(data: GroupInput, value: str | None = None, group: str | None = No
 
     References: Tukey, J. W. (1949); Kramer, C. Y. (1956). Biometrics 12, 307-310.
     """
-    _check_confidence(confidence)
+    check_confidence(confidence)
     groups = _compared_groups(data, value, group)
     vs = list(groups.values())
     sizes = np.array([v.size for v in vs])
@@ -81,7 +82,7 @@ def games_howell(data: GroupInput, value: str | None = None, group: str | None =
 
     References: Games, P. A., Howell, J. F. (1976). Journal of Educational Statistics 1, 113-125.
     """
-    _check_confidence(confidence)
+    check_confidence(confidence)
     groups = _compared_groups(data, value, group)
     vs = list(groups.values())
     sizes = np.array([v.size for v in vs])
