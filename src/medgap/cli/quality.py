@@ -25,6 +25,7 @@ from medgap.cli._common import (
     parse_metric,
     plain,
 )
+from medgap._json import jsonable
 from medgap.io import DEFAULT_MAX_PIXELS, Source, collect, embedded_default
 from medgap.io.collection import SkippedFile, summarise_skipped
 from medgap.quality import create_metric, get_metric_info
@@ -163,7 +164,7 @@ class QualityConfig:
                 fmt=fmt,
                 flush_seconds=self.save_every,
                 progress=progress,
-                config=_jsonable(asdict(self)),
+                config=jsonable(asdict(self)),
             )
         # quality metrics are compared on their score; descriptive statistics on every column
         self.score_columns = [c for m in metrics for c in (m.info.columns if m.info.kind == "statistic" else m.info.columns[:1])]
@@ -188,10 +189,6 @@ def print_skipped(skipped: list[SkippedFile], show: int = 5) -> None:
         console.print(f"  [yellow]skipped[/] {plain(s.path)}: {plain(s.reason)}", soft_wrap=True)
     if len(skipped) > show:
         console.print(f"  ... and {len(skipped) - show} more")
-
-
-def _jsonable(d: dict) -> dict:
-    return {k: (str(v) if isinstance(v, Path) else [str(x) for x in v] if isinstance(v, list) else v) for k, v in d.items()}
 
 
 def group_table(scores: pd.DataFrame, column: str) -> Table:

@@ -9,11 +9,12 @@ from pathlib import Path
 import pandas as pd
 import typer
 
+from medgap._json import jsonable
 from medgap.io import DEFAULT_MAX_PIXELS
 from medgap.cli import app
 from medgap.cli._common import EXIT_CODES_HELP, EXIT_INTERRUPTED, UsageError, console, plain, writing
 from medgap.cli.compare import print_result
-from medgap.cli.quality import QualityConfig, _jsonable
+from medgap.cli.quality import QualityConfig
 from medgap.report import write_report
 from medgap.report.comparison import write_comparisons
 from medgap.stats import ComparisonError, check_reference, compare_metrics
@@ -39,7 +40,7 @@ class StudyConfig:
         self.out.mkdir(parents=True, exist_ok=True)
         with writing(self.out / "config.json"):
             (self.out / "config.json").write_text(json.dumps(
-                {"quality": _jsonable(asdict(self.quality)), "out": str(self.out), "reference": self.reference},
+                {"quality": jsonable(asdict(self.quality)), "out": str(self.out), "reference": self.reference},
                 indent=1))
         code, summary = self.quality.run()
         if code == EXIT_INTERRUPTED or summary is None:

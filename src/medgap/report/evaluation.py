@@ -5,12 +5,10 @@ an aggregated evaluation, so they sit beside the per-item ones)."""
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
-
+from medgap._json import jsonable
 from medgap.evaluation import METHODS, Evaluation, run_summary
 from medgap.report.classification_plots import plot_confusion_matrix, plot_roc_curves
 from medgap.stats import roc_curve
@@ -59,7 +57,7 @@ def evaluation_document(ev: Evaluation) -> dict:
         "differences": None if ev.differences is None else ev.differences.to_dict("records"),
         "notes": ev.notes,
     }
-    return _json_value(doc)
+    return jsonable(doc)
 
 
 def write_evaluation(ev: Evaluation, out_dir: Path | None = None, suffix: str | None = None) -> list[Path]:
@@ -82,17 +80,3 @@ def write_evaluation(ev: Evaluation, out_dir: Path | None = None, suffix: str | 
     out_json.write_text(json.dumps(evaluation_document(ev), indent=1))  # last: the file that says it is complete
     ev.outputs = [out_json, *outputs]
     return ev.outputs
-
-
-def _json_value(v: object) -> object:
-    if isinstance(v, dict):
-        return {str(k): _json_value(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_json_value(x) for x in v]
-    if isinstance(v, Path):
-        return str(v)
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None  # strict JSON has no NaN
-    return v

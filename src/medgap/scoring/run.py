@@ -4,7 +4,6 @@ one row per item to a resumable store. Library code: reports progress through a 
 from __future__ import annotations
 
 import math
-import platform
 import time
 import queue
 import threading
@@ -17,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from medgap._json import jsonable
+from medgap.environment import environment
 from medgap.io import DEFAULT_MAX_PIXELS, ImageReadError, Source, item_id, read_frames, to_gray255, to_rgb255
 from medgap.io.readers import NIFTI_SUFFIXES, VIDEO_SUFFIXES, suffix_of
 from medgap.quality.registry import Metric
@@ -403,7 +404,7 @@ def score_collection(
         "config": config or {},
         "metrics": {m.name: {"version": m.version, "params": {k: str(v) for k, v in m.params.items()}} for m in metrics},
         "started": datetime.now(timezone.utc).isoformat(),
-        "versions": _environment(),
+        "versions": environment(),  # python, platform, packages, git commit, OpenCV, GPU: medgap.environment
     }
     if progress:
         progress(skipped, summary.files_total, 0)
@@ -477,17 +478,5 @@ def score_collection(
         read_options=read,
         notes=summary.notes,
     )
-    store.write_meta(meta)
+    store.write_meta(jsonable(meta))
     return summary
-
-
-def _environment() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for pkg in ("medgap", "numpy", "scipy", "numba", "pydicom", "opencv-contrib-python-headless", "av", "nibabel"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
-    return out

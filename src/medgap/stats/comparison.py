@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from medgap._json import jsonable
 from medgap.stats.effect_size import effect_sizes_vs_reference, pairwise_effect_sizes, resolve_reference
 from medgap.stats.format import format_ci, format_p
 from medgap.stats.groups import GroupInput, _compared_groups, describe_groups
@@ -62,28 +62,14 @@ class GroupComparison:
 
     def to_dict(self) -> dict:
         """Plain Python types at full precision for JSON; NaN (undefined) becomes None, +/-inf stays."""
-        return _plain({
+        return jsonable({
             "value": self.value, "reference": self.reference, "confidence": self.confidence,
             "describe": self.describe.to_dict("records"), "anova": self.anova.to_dict(),
             "welch": self.welch.to_dict(), "kruskal": self.kruskal.to_dict(),
             "tukey": self.tukey.to_dict("records"), "games_howell": self.games_howell.to_dict("records"),
             "effects": self.effects.to_dict("records"),
             "effects_vs_reference": self.effects_vs_reference.to_dict("records"),
-        })
-
-
-def _plain(obj: object) -> object:
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return None if math.isnan(obj) else float(obj)
-    return obj
+        }, keep_infinity=True)
 
 
 def compare_groups(data: GroupInput, value: str, group: str = "group", reference: str | None = None,
