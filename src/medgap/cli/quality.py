@@ -77,6 +77,8 @@ class QualityConfig:
                 f"--out {self.out} names a {by_suffix} file but --format is {self.format}: "
                 f"end --out in .{self.format}, or leave out --format"
             )
+        if self.out.exists() and not self.out.is_file():  # a folder, or a device: before its suffix is judged
+            raise UsageError(f"--out {self.out} exists and is not a regular file; give a file name for the scores table")
         if by_suffix is None and self.format is None:  # was: Parquet written under the name x.xlsx
             raise UsageError(
                 f"--out {self.out}: unknown table type {self.out.suffix or '(no suffix)'!r}; end --out in .parquet "
