@@ -47,6 +47,24 @@ def test_features_run_reloads_with_its_held_out_probabilities(tiny_tree, tmp_pat
     assert "model.ckpt" in saved and ("classifier.skops" in saved) == (classifier == "svm")
 
 
+def test_a_classifier_file_with_untrusted_types_is_refused(tiny_tree, tmp_path):
+    import os
+
+    import skops.io
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    out = tmp_path / "run"
+    _run(tiny_tree, out, strategy="features", classifier="svm")
+    skops.io.dump(make_pipeline(FunctionTransformer(os.system)), out / "fold_0" / "classifier.skops")
+    with pytest.raises(CheckpointError, match=r"classifier.skops: holds types that are not plain scikit-learn "
+                                              r"\(.*system.*\); it was not loaded.*delete .*fold_0"):
+        load_run(out, fold=0)
+    (out / "fold_1" / "classifier.skops").write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(CheckpointError, match=r"classifier.skops: damaged or not a skops file"):
+        load_run(out, fold=1)
+
+
 def test_trained_run_reloads_its_best_checkpoint(tiny_tree, tmp_path):
     out = tmp_path / "run"
     preds = _run(tiny_tree, out, strategy="linear")
@@ -105,7 +123,7 @@ def test_a_planted_checkpoint_is_refused_not_run(tiny_tree, tmp_path):
         def __reduce__(self):
             return (open, (str(marker), "w"))
 
-    (out / "fold_0" / "model.ckpt").write_bytes(pickle.dumps({"state_dict": Payload()}))
+    (out / "fold_0" / "model.ckpt").write_bytes(pickle.dumps({"state_dict": Payload()}, protocol=2))
     with pytest.raises(CheckpointError, match=r"model.ckpt: .*not loaded.*delete .*fold_0"):
         load_run(out, fold=0)
     assert not marker.exists()
