@@ -1,6 +1,8 @@
 """MATLAB behaviours that metric ports reproduce: ``round``, ``fspecial('gaussian')`` and ``imresize(I, 0.5)``.
 
-One place for them, so that NIQE, PIQE and BRISQUE agree on what "as MATLAB does" means.
+One place for them, so that NIQE, PIQE and BRISQUE agree on what "as MATLAB does" means; also the
+generalised-Gaussian (GGD) and asymmetric GGD (AGGD) shape tables that BRISQUE's and NIQE's moment-matching
+fits search, and MATLAB rgb2gray's luma coefficients (``medgap.io.frame.LUMA``).
 """
 
 from __future__ import annotations
@@ -10,8 +12,23 @@ import functools
 import cv2
 import numpy as np
 from numba import njit
+from scipy.special import gamma
 
-__all__ = ["fspecial_gaussian", "gaussian_taps", "imgaussfilt", "imresize_contributions", "imresize_half", "matlab_round"]
+from medgap.io.frame import LUMA
+
+__all__ = ["AGGD_MEAN", "AGGD_SCALE", "GAM", "LUMA", "R_AGGD", "R_GGD", "fspecial_gaussian", "gaussian_taps",
+           "imgaussfilt", "imresize_contributions", "imresize_half", "matlab_round"]
+
+GAM = 0.2 + 0.001 * np.arange(9801)
+"""The shape grid of LIVE's BRISQUE and NIQE releases: MATLAB ``0.2:0.001:10``."""
+R_GGD = gamma(1.0 / GAM) * gamma(3.0 / GAM) / gamma(2.0 / GAM) ** 2
+"""GGD: E[x^2] / E[|x|]^2 for each shape in ``GAM`` (BRISQUE's ``estimateggdparam``)."""
+R_AGGD = gamma(2.0 / GAM) ** 2 / (gamma(1.0 / GAM) * gamma(3.0 / GAM))  # strictly increasing in GAM
+"""AGGD: the ratio ``estimateaggdparam`` matches, for each shape in ``GAM``."""
+AGGD_SCALE = np.sqrt(gamma(1.0 / GAM) / gamma(3.0 / GAM))
+"""AGGD: the factor from a side's standard deviation to its scale, per shape."""
+AGGD_MEAN = gamma(2.0 / GAM) / gamma(1.0 / GAM)
+"""AGGD: the mean's factor (times right minus left scale), per shape."""
 
 
 def matlab_round(x: np.ndarray) -> np.ndarray:

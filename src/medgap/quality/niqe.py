@@ -42,9 +42,16 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from scipy.special import gamma
 
-from medgap.quality._matlab import fspecial_gaussian, imgaussfilt, imresize_half
+from medgap.quality._matlab import (
+    AGGD_MEAN,
+    AGGD_SCALE,
+    GAM,
+    R_AGGD,
+    fspecial_gaussian,
+    imgaussfilt,
+    imresize_half,
+)
 from medgap.quality.brisque import NOISE_FLOOR
 from medgap.quality.registry import register_metric
 
@@ -56,10 +63,7 @@ SHARPNESS_THRESHOLD = 0.75
 """``estimatemodelparam.m``'s ``sh_th`` for fitting: blocks sharper than this fraction of the sharpest."""
 N_FEATURES = 36
 
-_GAM = 0.2 + 0.001 * np.arange(9801)  # MATLAB 0.2:0.001:10
-_R_AGGD = gamma(2.0 / _GAM) ** 2 / (gamma(1.0 / _GAM) * gamma(3.0 / _GAM))  # strictly increasing in _GAM
-_SCALE = np.sqrt(gamma(1.0 / _GAM) / gamma(3.0 / _GAM))
-_MEAN = gamma(2.0 / _GAM) / gamma(1.0 / _GAM)
+_GAM, _R_AGGD, _SCALE, _MEAN = GAM, R_AGGD, AGGD_SCALE, AGGD_MEAN  # the AGGD tables (one place: _matlab)
 _SHIFTS = ((0, 1), (1, 0), (1, 1), (1, -1))
 
 

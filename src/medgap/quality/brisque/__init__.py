@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import gamma as _gamma
 
-from medgap.quality._matlab import gaussian_taps, imresize_half
+from medgap.quality._matlab import GAM, LUMA, R_AGGD, R_GGD, gaussian_taps, imresize_half
 from medgap.quality.brisque import _kernels
 from medgap.quality.brisque.model import SvrModel, default_model, load_model
 from medgap.quality.registry import register_metric
@@ -62,9 +62,7 @@ NOISE_FLOOR = 1e-8
 MIN_SIDE = 16
 """Smallest accepted side in pixels (the second scale is then 8 px, just above the 7x7 window)."""
 
-_GAM = 0.2 + 0.001 * np.arange(9801)  # MATLAB 0.2:0.001:10
-_R_GGD = _gamma(1.0 / _GAM) * _gamma(3.0 / _GAM) / _gamma(2.0 / _GAM) ** 2
-_R_AGGD = _gamma(2.0 / _GAM) ** 2 / (_gamma(1.0 / _GAM) * _gamma(3.0 / _GAM))
+_GAM, _R_GGD, _R_AGGD = GAM, R_GGD, R_AGGD  # MATLAB 0.2:0.001:10 and the GGD/AGGD ratios (one place: _matlab)
 
 
 _TAPS = gaussian_taps(7, 7.0 / 6.0)  # fspecial('gaussian', 7, 7/6) is the outer product of these taps
@@ -78,7 +76,7 @@ def matlab_gray(image: np.ndarray) -> np.ndarray:
             # MATLAB uint8(): round half away from zero, saturate
             a = np.clip(np.floor(np.asarray(a, np.float64) + 0.5), 0, 255).astype(np.uint8)
         rgb = a[..., :3].astype(np.float64)
-        y = 0.298936021293775 * rgb[..., 0] + 0.587043074451121 * rgb[..., 1] + 0.114020904255103 * rgb[..., 2]
+        y = LUMA[0] * rgb[..., 0] + LUMA[1] * rgb[..., 1] + LUMA[2] * rgb[..., 2]  # MATLAB rgb2gray
         return np.floor(y + 0.5)
     if a.ndim != 2:
         raise ValueError(f"expected a 2-D gray or HxWx3 colour image, got shape {a.shape}")
