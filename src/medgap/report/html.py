@@ -13,16 +13,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import cv2
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from medgap.io import ImageReadError, read_frames, to_gray255  # noqa: E402
-from medgap.report._plain_text import plain_text_figures  # noqa: E402
-from medgap.stats import GroupComparison, anova_line, format_p, format_value, paper_table  # noqa: E402
+from medgap.io import ImageReadError, read_frames, to_gray255
+from medgap.report._plain_text import plain_text_figures
+from medgap.stats import GroupComparison, anova_line, format_p, format_value, paper_table
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222;
@@ -38,10 +36,16 @@ border-radius:3px}.row{display:flex;gap:2rem;flex-wrap:wrap}.row img{max-width:1
 """
 
 
-def _png(fig) -> str:
+def _figure(figsize: tuple[float, float]):
+    """A figure and its axes on the Agg canvas: no pyplot, no global backend, no window."""
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
@@ -49,7 +53,7 @@ def _png(fig) -> str:
 def _violin(scores: pd.DataFrame, column: str, groups: list[str], lower_is_better: bool | None) -> str:
     data = [scores.loc[scores.group == g, column].dropna().to_numpy() for g in groups]
     keep = [(g, d) for g, d in zip(groups, data) if d.size]
-    fig, ax = plt.subplots(figsize=(1.4 * len(keep) + 2, 3.8))
+    fig, ax = _figure((1.4 * len(keep) + 2, 3.8))
     if keep:
         parts = ax.violinplot([d for _, d in keep], showextrema=False)
         for body in parts["bodies"]:
@@ -69,7 +73,7 @@ def _histograms(scores: pd.DataFrame, column: str, groups: list[str]) -> str:
     if values.empty:
         return ""
     bins = np.histogram_bin_edges(values, bins=30)
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig, ax = _figure((7, 3.6))
     for g in groups:
         v = scores.loc[scores.group == g, column].dropna()
         if len(v):
