@@ -33,7 +33,6 @@ OFFLINE_IMAGENET: dict[str, tuple[str, str, str]] = {
     for i in range(3) for prefix in ("", "tf_")
 }
 LITE0_ALIASES = {"efficientnet_lite0", "tf_efficientnet_lite0"}  # kept for train/run.py's backbone check
-LITE0_ARCH = "tf_efficientnet_lite0"
 
 
 class PretrainedUnavailable(RuntimeError):
@@ -82,8 +81,6 @@ def map_lukemelas(model: nn.Module, source: dict[str, torch.Tensor]) -> dict[str
         mapped[k_dst] = v
     return mapped
 
-
-map_lite0 = map_lukemelas  # the name before Lite1/Lite2
 
 
 def _timm(arch: str, **kwargs: Any) -> nn.Module:
