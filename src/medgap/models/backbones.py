@@ -82,7 +82,6 @@ def map_lukemelas(model: nn.Module, source: dict[str, torch.Tensor]) -> dict[str
     return mapped
 
 
-
 def _timm(arch: str, **kwargs: Any) -> nn.Module:
     import timm
 
