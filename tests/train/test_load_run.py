@@ -84,6 +84,11 @@ def test_default_is_the_folds_average_and_unpacks(tiny_tree, tmp_path):
     frame = next(iter(medgap.read_frames(preds.path[0])))
     x = transform(frame)
     assert x.shape == (3, 32, 32) and x.dtype == torch.float32
+    recorded = json.loads((out / "preprocessing.json").read_text())
+    assert recorded == {"image_size": 32, "channels": 3, "mean": [0.5] * 3, "std": [0.5] * 3}
+    assert (transform.image_size, transform.mean, transform.std) == (32, (0.5,) * 3, (0.5,) * 3)
+    (out / "preprocessing.json").unlink()  # a run from before the file: the backbone's mean/std, same input
+    assert torch.equal(load_run(out, fold=0).transform(frame), x)
     per_fold = np.stack([load_run(out, fold=k).predict_proba(frame) for k in (0, 1)])
     np.testing.assert_allclose(loaded.predict_proba(frame), per_fold.mean(0), atol=1e-6)
     np.testing.assert_allclose(loaded.predict_proba(frame.pixels), loaded.predict_proba(frame), atol=0)

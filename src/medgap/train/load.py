@@ -149,9 +149,22 @@ def load_run(run_dir: str | Path, fold: int | None = None) -> LoadedRun:
     models = [_fold_model(run_dir, config, classes, k, folds[k]) for k in chosen]
     model = models[0] if len(models) == 1 else FoldEnsemble(models)
     model.eval()
-    pre = preprocessing(config["backbone"], config.get("init", "scratch"))
-    return LoadedRun(model, RunTransform(config["image_size"], pre["mean"], pre["std"]), classes, run_dir, chosen,
-                     config)
+    return LoadedRun(model, _transform(run_dir, config), classes, run_dir, chosen, config)
+
+
+def _transform(run_dir: Path, config: dict) -> RunTransform:
+    """Training's input: preprocessing.json as the run recorded it; a run from before that file was written
+    used the backbone's mean/std of :func:`medgap.models.preprocessing`."""
+    path = run_dir / "preprocessing.json"
+    if not path.exists():
+        pre = preprocessing(config["backbone"], config.get("init", "scratch"))
+        return RunTransform(config["image_size"], pre["mean"], pre["std"])
+    pre = _read_json(path, "rerun the run's `medgap finetune` command to rewrite it (finished folds are reused)")
+    try:
+        return RunTransform(pre["image_size"], [float(v) for v in pre["mean"]], [float(v) for v in pre["std"]])
+    except (KeyError, TypeError, ValueError):
+        raise RunLoadError(f"{path}: expected image_size, mean and std, got {pre!r}; rerun the run's `medgap "
+                           f"finetune` command to rewrite it (finished folds are reused)") from None
 
 
 def _read_json(path: Path, what: str) -> Any:

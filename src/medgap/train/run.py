@@ -255,6 +255,10 @@ def run_finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print, callba
         (out / "config.json").write_text(json.dumps(_config_dict(cfg), indent=1))
         (out / "versions.json").write_text(json.dumps(_versions(), indent=1))
         (out / "classes.json").write_text(json.dumps(classes))
+    pre = preprocessing(cfg.backbone, cfg.init)
+    if main:  # the input the models were trained on, as used: load_run's transform does not depend on later code
+        (out / "preprocessing.json").write_text(json.dumps(
+            {"image_size": cfg.image_size, "channels": 3, "mean": list(pre["mean"]), "std": list(pre["std"])}))
     y = np.array([classes.index(c) for c in ds.labels])
     groups = np.array(ds.groups)
     fold = grouped_folds(y, groups, cfg.folds, cfg.seed)
@@ -263,7 +267,6 @@ def run_finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print, callba
     patients = table.pivot_table(index="label", columns="fold", values="group", aggfunc="nunique", fill_value=0)
     log("class counts per test fold, items (patients):\n"
         + (items.astype(str) + " (" + patients.astype(str) + ")").to_string())
-    pre = preprocessing(cfg.backbone, cfg.init)
     split_rows, fold_preds, metrics = [], [], {}
     for k in range(cfg.folds):
         seed_k = cfg.seed + k  # everything random in fold k starts here: a reused fold 0 cannot change fold 1
