@@ -49,3 +49,14 @@ def test_unsupported_files_are_counted_by_type_and_listed(tmp_path):
     assert r.exit_code == 0, r.output
     assert "4 files skipped (unsupported type: .txt 3, .xlsx 1)" in text
     assert "sheet.xlsx" in text and ".DS_Store" not in text
+
+
+def test_study_reports_the_skipped_files_too(tmp_path):
+    root = tmp_path / "data"
+    for i, g in enumerate(("natural", "ct", "natural", "ct")):
+        _png(root / g / f"{i}.png", seed=i)
+    (root / "ct" / "notes.txt").write_text("text")
+    r = runner.invoke(app, ["study", str(root), "--out", str(tmp_path / "run")])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 0, r.output
+    assert "1 file skipped (unsupported type: .txt 1)" in text and "notes.txt" in text
