@@ -41,7 +41,7 @@ def finetune_command(
     data: Path = typer.Option(..., help="Folder tree root/<class>/... or a CSV manifest (path, label, group)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run directory."),
     backbone: str = typer.Option("efficientnet_lite0", help="Any timm model name."),
-    init: str = typer.Option("imagenet", help="scratch, imagenet, or a checkpoint file."),
+    init: str = typer.Option("imagenet", help="scratch, imagenet, hub[:TAG|OWNER/REPO], or a checkpoint file."),
     strategy: str = typer.Option("full", help="linear, partial, full or features."),
     trainable_stages: int = typer.Option(2, help="partial: how many last stages train."),
     folds: int = typer.Option(5, help="Cross-validation folds, grouped by patient."),

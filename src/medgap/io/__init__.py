@@ -3,7 +3,16 @@
 See docs/io.md for the formats, the gray rule (:func:`to_gray255`) and how groups are assigned.
 """
 
-from medgap.io.collection import CollectionError, Source, collect, embedded_default, read_manifest, scan_folder
+from medgap.io.collection import (
+    CollectionError,
+    SkippedFile,
+    Source,
+    collect,
+    embedded_default,
+    read_manifest,
+    scan_folder,
+    summarise_skipped,
+)
 from medgap.io.errors import ImageReadError
 from medgap.io.frame import Frame, item_id, parse_item_id, to_gray255, to_rgb255
 from medgap.io.limits import DEFAULT_MAX_PIXELS
@@ -14,6 +23,7 @@ __all__ = [
     "SUPPORTED_SUFFIXES",
     "CollectionError",
     "Frame",
+    "SkippedFile",
     "ImageReadError",
     "Source",
     "collect",
@@ -23,6 +33,7 @@ __all__ = [
     "read_frames",
     "read_manifest",
     "scan_folder",
+    "summarise_skipped",
     "to_gray255",
     "to_rgb255",
 ]

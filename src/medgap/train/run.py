@@ -5,7 +5,6 @@ directory: config.json, versions.json, classes.json, split.csv, metrics.json, pr
 from __future__ import annotations
 
 import json
-import platform
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -74,16 +73,12 @@ class FinetuneConfig:
     """auto: bf16-mixed on CUDA, 32 on CPU."""
 
 
-def _versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
+def _versions(cfg: FinetuneConfig) -> dict:
+    """The run's environment record (packages, git commit, GPU, and the hash of an --init checkpoint file)."""
+    from medgap.environment import environment
 
-    out = {"python": platform.python_version()}
-    for pkg in ("medgap", "torch", "torchvision", "timm", "lightning", "numpy", "scikit-learn"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
-    return out
+    init = Path(str(cfg.init))
+    return environment(weights={"init": init} if init.is_file() else None)
 
 
 # Fields that may change between an interrupted run and its resumption without changing its results.
@@ -167,14 +162,17 @@ def check_config(cfg: FinetuneConfig) -> None:
     need(not cfg.filter_column or bool(cfg.filter_values),
          f"filter on column {cfg.filter_column!r} without values; give COLUMN=V1,V2 (e.g. modality=pocus)")
     need(bool(cfg.filter_values) <= bool(cfg.filter_column), "filter values without a column; give COLUMN=V1,V2")
+    from medgap.models import UnknownInit, is_known_backbone, resolve_init
+
     init = str(cfg.init)
-    need(init in ("scratch", "imagenet") or Path(init).is_file(),
-         f"--init {init!r}: no such checkpoint file; --init takes scratch, imagenet or a checkpoint file")
-    import timm
-
-    from medgap.models.backbones import LITE0_ALIASES
-
-    need(cfg.backbone in LITE0_ALIASES or timm.is_model(cfg.backbone),
+    try:
+        info, arg = resolve_init(cfg.init)  # the registry of initialisations: did-you-mean for a typo
+    except UnknownInit as e:
+        raise ConfigError(str(e)) from None
+    need(info.name != "file" or Path(arg).is_file(),
+         f"--init {init!r}: no such checkpoint file; --init takes scratch, imagenet, hub[:TAG|OWNER/REPO] or a "
+         "checkpoint file")
+    need(is_known_backbone(cfg.backbone),
          f"--backbone {cfg.backbone!r}: timm has no such model; see timm.list_models('*lite*') for names "
          f"(efficientnet_lite0 is the default)")
 
@@ -253,7 +251,7 @@ def run_finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print, callba
     if main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(_config_dict(cfg), indent=1))
-        (out / "versions.json").write_text(json.dumps(_versions(), indent=1))
+        (out / "versions.json").write_text(json.dumps(_versions(cfg), indent=1))
         (out / "classes.json").write_text(json.dumps(classes))
     pre = preprocessing(cfg.backbone, cfg.init)
     if main:  # the input the models were trained on, as used: load_run's transform does not depend on later code
