@@ -28,3 +28,14 @@ def shared_data() -> Path:
 def shared_reference() -> Path:
     """../shared/reference: the BRISQUE release files, OpenCV's model and MATLAB anchor values."""
     return _need(SHARED / "reference")
+
+
+@pytest.fixture
+def runs(tmp_path):
+    """Two evaluation run directories (tests/_eval_runs.py): (run, other run, run's test rows, other's test rows);
+    the other run lacks the first 4 patients."""
+    from _eval_runs import write_run
+
+    a = write_run(tmp_path / "lite0", seed=1, skill=1.5)
+    b = write_run(tmp_path / "scratch", seed=2, skill=0.6, drop_patients=4)
+    return tmp_path / "lite0", tmp_path / "scratch", a, b

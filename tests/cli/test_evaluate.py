@@ -17,50 +17,9 @@ from medgap.cli import app
 from medgap.cli.evaluate import EvaluateConfig
 from medgap.stats import classification_metrics_ci
 
+from _eval_runs import CLASSES, N_BOOT, write_run, write_split
+
 runner = CliRunner()
-CLASSES = ["covid", "pneumonia", "regular"]
-N_BOOT = 200  # enough to exercise the CIs; the default 2000 is for reports
-
-
-def write_run(run: Path, seed: int, skill: float, n_patients: int = 36, folds: int = 3,
-              drop_patients: int = 0) -> pd.DataFrame:
-    """A 3-class CV run: patients with 1-8 frames of one video each, folds grouped by patient, predictions
-    from noisy logits with a per-patient shift; plus a few validation rows that evaluate must skip. The
-    patients and their frames are the same for every seed (seed 100), so two runs share items; ``seed``
-    drives the model's scores."""
-    layout = np.random.default_rng(100)
-    sizes = layout.integers(1, 9, n_patients)
-    label = layout.integers(0, 3, n_patients)
-    fold = layout.permutation(np.arange(n_patients) % folds)
-    keep = np.repeat(np.arange(n_patients) >= drop_patients, sizes)
-    rng = np.random.default_rng(seed)
-    patient = np.repeat(np.arange(n_patients), sizes)
-    frame = np.concatenate([np.arange(s) for s in sizes])
-    y = label[patient]
-    logits = rng.normal(size=(y.size, 3)) + rng.normal(0, 0.8, (n_patients, 3))[patient]
-    logits[np.arange(y.size), y] += skill
-    prob = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    paths = [f"data/pocus/p{p:02d}_video.mp4" for p in patient]
-    df = pd.DataFrame({"item_id": [f"{p}#{f}" for p, f in zip(paths, frame)], "path": paths, "frame": frame,
-                       "group_id": [f"pocus-p{p:02d}" for p in patient], "fold": fold[patient], "split": "test",
-                       "label": np.array(CLASSES)[y], "pred": np.array(CLASSES)[prob.argmax(axis=1)]})
-    for j, c in enumerate(CLASSES):
-        df[f"prob_{c}"] = prob[:, j]
-    df = df[keep].reset_index(drop=True)
-    val = df.head(5).assign(split="val", fold=1)
-    run.mkdir(parents=True, exist_ok=True)
-    pd.concat([df, val]).to_csv(run / "predictions.csv", index=False)
-    (run / "classes.json").write_text(json.dumps(CLASSES))
-    (run / "config.json").write_text(json.dumps({"backbone": "efficientnet_lite0", "folds": folds, "seed": seed}))
-    (run / "metrics.json").write_text(json.dumps({"overall_accuracy": float((df.label == df.pred).mean())}))
-    return df
-
-
-@pytest.fixture
-def runs(tmp_path):
-    a = write_run(tmp_path / "lite0", seed=1, skill=1.5)
-    b = write_run(tmp_path / "scratch", seed=2, skill=0.6, drop_patients=4)
-    return tmp_path / "lite0", tmp_path / "scratch", a, b
 
 
 def _invoke(*args: str):
@@ -156,7 +115,9 @@ def test_against_with_no_shared_items_is_a_usage_error(runs, tmp_path):
     run, *_ = runs
     other = tmp_path / "elsewhere"
     df = write_run(other, seed=3, skill=1.0)
-    df.assign(item_id="other/" + df.item_id).to_csv(other / "predictions.csv", index=False)
+    renamed = df.assign(item_id="other/" + df.item_id)
+    renamed.to_csv(other / "predictions.csv", index=False)
+    write_split(other, renamed)  # a consistent run of other items, not a damaged one
     r = _invoke(str(run), "--against", str(other))
     assert r.exit_code == 2
     assert "share no item_id" in r.output and "same data" in r.output
@@ -234,13 +195,6 @@ def test_against_aligns_classes_listed_in_another_order(runs):
     assert json.loads((run / "evaluation.json").read_text())["tests"] == before
 
 
-def _write_split(run: Path, df: pd.DataFrame) -> None:
-    """split.csv as `medgap finetune` writes it: one row per item and fold, role test in the item's own fold."""
-    rows = [{"item_id": r.item_id, "group_id": r.group_id, "label": r.label, "fold": k,
-             "role": "test" if r.fold == k else "train"} for k in sorted(df.fold.unique()) for r in df.itertuples()]
-    pd.DataFrame(rows).to_csv(run / "split.csv", index=False)
-
-
 def _flat(output: str) -> str:
     return " ".join(output.split())
 
@@ -250,7 +204,7 @@ def test_a_truncated_predictions_csv_is_refused(runs, cut):
     """predictions.csv cut short (issue 8, defect 13): at a line boundary only split.csv tells; inside a number the
     row's probabilities no longer sum to 1; inside a row its last columns are empty."""
     run, _, df, _ = runs
-    _write_split(run, df)
+    write_split(run, df)
     assert _invoke(str(run)).exit_code == 0
     text = (run / "predictions.csv").read_text()
     lines = text.splitlines(keepends=True)
@@ -287,7 +241,7 @@ def test_a_malformed_probability_is_refused_naming_the_value(runs):
 
 def test_predictions_from_another_run_than_split_csv_are_refused(runs):
     run, _, df, _ = runs
-    _write_split(run, df.iloc[: len(df) // 2])
+    write_split(run, df.iloc[: len(df) // 2])
     r = _invoke(str(run))
     assert r.exit_code == 2 and "never held out" in _flat(r.output), r.output
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CLASSES, N_BOOT, write_run
+from _eval_runs import CLASSES, N_BOOT, write_run
 
 from medgap.evaluation import Evaluation, EvaluationError, EvaluationOptions, evaluate_run
 from medgap.report.evaluation import evaluation_document, write_evaluation

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CLASSES, write_run
+from _eval_runs import CLASSES, write_run
 
 from medgap.evaluation import EvaluationError, aggregate, align_runs, read_reader, read_run
 from medgap.evaluation.schema import PREDICTIONS_COLUMNS, REQUIRED_COLUMNS, prob_column

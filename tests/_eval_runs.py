@@ -1,5 +1,6 @@
-"""Run directories shaped like `medgap finetune`'s, written without training: predictions.csv from noisy logits,
-classes.json, config.json and split.csv (the same layout as tests/cli/test_evaluate.py's ``write_run``)."""
+"""Run directories shaped like `medgap finetune`'s, written without training (predictions.csv from noisy logits,
+classes.json, config.json, split.csv, metrics.json): shared by tests/cli/test_evaluate.py and tests/evaluation/.
+Importable because tests/ (the rootdir conftest's folder) is on sys.path under pytest's default import mode."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 CLASSES = ["covid", "pneumonia", "regular"]
 N_BOOT = 200  # enough to exercise the CIs; the default 2000 is for reports
@@ -42,15 +42,13 @@ def write_run(run: Path, seed: int, skill: float, n_patients: int = 36, folds: i
     pd.concat([df, df.head(5).assign(split="val", fold=1)]).to_csv(run / "predictions.csv", index=False)
     (run / "classes.json").write_text(json.dumps(CLASSES))
     (run / "config.json").write_text(json.dumps({"backbone": "efficientnet_lite0", "folds": folds, "seed": seed}))
-    rows = [{"item_id": r.item_id, "group_id": r.group_id, "label": r.label, "fold": k,
-             "role": "test" if r.fold == k else "train"} for k in range(folds) for r in df.itertuples()]
-    pd.DataFrame(rows).to_csv(run / "split.csv", index=False)
+    write_split(run, df)
+    (run / "metrics.json").write_text(json.dumps({"overall_accuracy": float((df.label == df.pred).mean())}))
     return df
 
 
-@pytest.fixture
-def runs(tmp_path):
-    """(run, other run, run's test rows, other's test rows); the other run lacks the first 4 patients."""
-    a = write_run(tmp_path / "lite0", seed=1, skill=1.5)
-    b = write_run(tmp_path / "scratch", seed=2, skill=0.6, drop_patients=4)
-    return tmp_path / "lite0", tmp_path / "scratch", a, b
+def write_split(run: Path, df: pd.DataFrame) -> None:
+    """split.csv as `medgap finetune` writes it for the test rows ``df``: one row per item and fold."""
+    rows = [{"item_id": r.item_id, "group_id": r.group_id, "label": r.label, "fold": k,
+             "role": "test" if r.fold == k else "train"} for k in sorted(df.fold.unique()) for r in df.itertuples()]
+    pd.DataFrame(rows).to_csv(run / "split.csv", index=False)
