@@ -45,3 +45,26 @@ def test_unknown_command_or_option_is_a_usage_error():
     assert result.exit_code == 2 and "No such command" in result.output
     result = runner.invoke(app, ["quality", "--nosuch"])
     assert result.exit_code == 2 and "No such option" in result.output
+
+
+def test_the_command_line_needs_no_standalone_click():
+    """typer 0.29 vendors click and does not install it; `import click` in cli/ broke `medgap` on a fresh
+    `pip install -e .` (click had come from the train extra's dependencies here). Blocked like a missing package."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, importlib.abc\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'click' or name.startswith('click.'):\n"
+        "            raise ModuleNotFoundError(\"No module named 'click'\")\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from medgap.cli import app\n"
+        "from typer.testing import CliRunner\n"
+        "r = CliRunner().invoke(app, ['quality', '--bogus'])\n"
+        "print(r.exit_code)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-1] == "2"  # a usage error, not a crash

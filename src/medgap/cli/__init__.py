@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import os
 
-import click
 import typer
 import typer.main
 from typer.core import TyperGroup
@@ -19,16 +18,17 @@ from medgap import __version__
 from medgap.cli._common import EXIT_CODES_HELP, exit_code_for
 
 
-_PASS_THROUGH: tuple[type[BaseException], ...] = (
-    typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit,
-    GeneratorExit,
-)
-try:  # typer >= 0.20 raises its own copy of click's exceptions: a usage error there is still exit 2, not 3
-    from typer import _click as _typer_click
+try:  # typer >= 0.20 vendors click and does not install it: use the copy typer raises and builds on
+    from typer import _click as click
+except ImportError:  # an older typer depends on click itself
+    import click
 
-    _PASS_THROUGH += (_typer_click.exceptions.ClickException,)
-except (ImportError, AttributeError):  # an older typer uses click itself
-    pass
+# click's own exits and usage errors (exit 2) pass through unchanged; the vendored copy has no Exit/Abort of its
+# own (they are typer.Exit/typer.Abort), an older click does
+_PASS_THROUGH: tuple[type[BaseException], ...] = (
+    typer.Exit, typer.Abort, click.ClickException, SystemExit, GeneratorExit,
+    *(getattr(click.exceptions, name) for name in ("Exit", "Abort") if hasattr(click.exceptions, name)),
+)
 
 # command name -> the module that registers it with @app.command (imported when the command runs or is listed)
 _COMMANDS = {
