@@ -44,7 +44,7 @@ def _finetune(manifest, out, *extra):
     (("--epochs", "0"), "--epochs 0"),
     (("--folds", "1"), "--folds 1"),
     (("--folds", "9"), "more folds than patients"),
-    (("--strategy", "fulll"), "unknown strategy 'fulll'"),
+    (("--strategy", "fulll"), "--strategy 'fulll' is not one of linear, partial, full, features. Did you mean 'full'?"),
     (("--devices", "two"), "--devices takes"),
 ])
 def test_bad_options_exit_2_and_write_nothing(manifest, tmp_path, extra, message):

@@ -107,7 +107,7 @@ def test_resumed_run_equals_an_uninterrupted_one_bit_for_bit(tiny_tree, tmp_path
     ({"seed": -1}, "seed"),
     ({"init": "missing.ckpt"}, "missing.ckpt"),
     ({"backbone": "no_such_net"}, "no_such_net"),
-    ({"filter_column": "modality"}, "filter"),
+    ({"filter": "modality"}, "filter"),
     ({"strategy": "partial", "trainable_stages": 99}, "trainable-stages"),
 ])
 def test_a_bad_option_is_refused_before_anything_is_written(tiny_tree, tmp_path, change, message):
@@ -158,9 +158,9 @@ def test_filter_on_an_unknown_column_names_the_columns(tiny_tree, tmp_path):
     csv = _manifest(tiny_tree, tmp_path, 4)
     out = tmp_path / "run"
     with pytest.raises(CollectionError, match="no column 'nocol'.*path, label, group_id, modality"):
-        run_finetune(_tiny(csv, out, filter_column="nocol", filter_values=["a"]), log=lambda s: None)
+        run_finetune(_tiny(csv, out, filter="nocol=a"), log=lambda s: None)
     with pytest.raises(CollectionError, match="no row has modality in.*mr.*values are ct, us"):
-        run_finetune(_tiny(csv, out, filter_column="modality", filter_values=["mr"]), log=lambda s: None)
+        run_finetune(_tiny(csv, out, filter="modality=mr"), log=lambda s: None)
     assert not out.exists()
 
 

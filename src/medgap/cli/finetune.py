@@ -91,7 +91,6 @@ def finetune_command(
         raise error from None
 
     try:
-        fcol, fvals = _parse_filter(filter)
         cfg = FinetuneConfig(
             data=data, out=out, backbone=backbone, init=init, strategy=strategy, trainable_stages=trainable_stages,
             folds=folds, image_size=image_size, epochs=epochs, batch_size=batch_size, lr=lr,
@@ -99,7 +98,7 @@ def finetune_command(
             label_smoothing=label_smoothing, head_init=head_init, bn_stats=bn_stats, video_stride=video_stride,
             seed=seed, classifier=classifier, label_column=label_column, group_column=group_column,
             each_file_is_a_patient=each_file_is_a_patient,
-            filter_column=fcol, filter_values=fvals, accelerator=accelerator, devices=_parse_devices(devices),
+            filter=filter, accelerator=accelerator, devices=_parse_devices(devices),
             num_nodes=num_nodes, ddp=ddp)
         _quiet_lightning()
         # paths and class names printed as they are: "[old].png" stays, control characters show escaped

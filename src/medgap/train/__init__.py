@@ -1,7 +1,29 @@
 """Fine-tuning on Lightning with patient-grouped cross-validation and a self-describing run directory;
-``load_run`` reloads a finished run as (model, transform, classes)."""
+``load_run`` reloads a finished run as (model, transform, classes).
 
-from medgap.train.load import LoadedRun, RunLoadError, load_run
-from medgap.train.run import ConfigError, FinetuneConfig, run_finetune
+Lazy: ``medgap.train.config`` (the options, no torch) imports without PyTorch; the rest loads on first use."""
 
-__all__ = ["ConfigError", "FinetuneConfig", "LoadedRun", "RunLoadError", "load_run", "run_finetune"]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "ConfigError": "medgap.train.config",
+    "FinetuneConfig": "medgap.train.config",
+    "LoadedRun": "medgap.train.load",
+    "RunLoadError": "medgap.train.load",
+    "load_run": "medgap.train.load",
+    "run_finetune": "medgap.train.run",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'medgap.train' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -16,61 +16,10 @@ import torch
 from medgap.data import BALANCE_MODES, balance_weights, decode_items, grouped_folds, inner_validation, load_items
 from medgap.data.tensors import make_loader
 from medgap.io import CollectionError
+from medgap._options import check_choices, resumable_fields
 from medgap.models import CheckpointError, apply_strategy, create_model, load_checkpoint_file, preprocessing
+from medgap.train.config import ConfigError, FinetuneConfig, _parse_filter, upgrade_recorded
 from medgap.train.linear_head import embeddings, fit_classifier, predict_proba, set_head_from_logreg
-
-
-class ConfigError(ValueError):
-    """A fine-tuning option with a value that cannot work; the message names the option and the fix."""
-
-
-@dataclass
-class FinetuneConfig:
-    data: Path
-    """Folder tree root/<class>/... or a CSV manifest (path, label, group columns)."""
-    out: Path
-    backbone: str = "efficientnet_lite0"
-    init: str = "imagenet"
-    strategy: str = "full"
-    trainable_stages: int = 2
-    folds: int = 5
-    image_size: int = 128
-    epochs: int = 15
-    batch_size: int = 32
-    lr: float = 1e-3
-    """Learning rate of the new head; pretrained layers get lr * backbone_lr_scale."""
-    backbone_lr_scale: float = 0.1
-    """Pretrained layers learn this much slower than the head (1 for --init scratch)."""
-    label_smoothing: float = 0.1
-    patience: int = 5
-    balance: str = "class"
-    """none, patient or class (see medgap.data.balance): training sampler and validation loss weights."""
-    augment: bool = True
-    bn_stats: str = "auto"
-    """BatchNorm running statistics while fine-tuning: ``frozen`` (the pretrained ones; scale and shift still
-    train), ``train`` (updated from the batches), ``auto`` (frozen for pretrained weights, train for scratch)."""
-    head_init: str = "logreg"
-    """Pretrained backbones: start from a logistic regression fitted on the frozen features (``logreg``) or
-    from a random head (``random``). Scratch models always start random."""
-    video_stride: int = 10
-    seed: int = 0
-    classifier: str = "logreg"
-    """features strategy: logreg or svm."""
-    path_column: str = "path"
-    label_column: str = "label"
-    group_column: str = "group_id"
-    """Manifest column with the patient id; folds never split a patient. A manifest without it is refused."""
-    each_file_is_a_patient: bool = False
-    """A manifest without patient ids: say that every file comes from a different patient (folder trees always
-    do; a video's frames stay together)."""
-    filter_column: str | None = None
-    filter_values: list[str] = field(default_factory=list)
-    accelerator: str = "auto"
-    devices: int | str = 1
-    num_nodes: int = 1
-    ddp: bool = False
-    precision: str = "auto"
-    """auto: bf16-mixed on CUDA, 32 on CPU."""
 
 
 def _versions(cfg: FinetuneConfig) -> dict:
@@ -82,9 +31,7 @@ def _versions(cfg: FinetuneConfig) -> dict:
 
 
 # Fields that may change between an interrupted run and its resumption without changing its results.
-_RESUMABLE_DIFFERENCES = {"accelerator", "devices", "num_nodes", "ddp", "precision"}
-# Fields added after runs were recorded: a config.json without one reads as this value, so it still resumes.
-_ADDED_LATER = {"each_file_is_a_patient": False}
+_RESUMABLE_DIFFERENCES = resumable_fields(FinetuneConfig)
 
 
 def _config_dict(cfg: FinetuneConfig) -> dict:
@@ -104,7 +51,7 @@ def _check_resumable(out: Path, cfg: FinetuneConfig) -> None:
                           f"delete {old_path} only if you are sure this run was made with the same options") from None
     if not isinstance(old, dict):
         raise ConfigError(f"{old_path}: not a medgap run configuration; choose a new --out")
-    old = {**_ADDED_LATER, **old}
+    old = upgrade_recorded(old)
     new = _config_dict(cfg)
     diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
             if old.get(k) != new.get(k) and k not in _RESUMABLE_DIFFERENCES]
@@ -120,20 +67,12 @@ def _is_int(value) -> bool:
 def check_config(cfg: FinetuneConfig) -> None:
     """Every option's value, before anything is read or written: a :class:`ConfigError` names the option and
     the values it takes."""
-    from medgap.models import STRATEGIES
-
     def need(ok: bool, message: str) -> None:
         if not ok:
             raise ConfigError(message)
 
-    def choice(value, options, what: str, option: str) -> None:
-        need(value in options, f"unknown {what} {value!r} (--{option}); choose one of {', '.join(options)}")
-
-    choice(cfg.strategy, STRATEGIES, "strategy", "strategy")
-    choice(cfg.balance, BALANCE_MODES, "balance", "balance")
-    choice(cfg.bn_stats, ("auto", "frozen", "train"), "bn_stats", "bn-stats")
-    choice(cfg.head_init, ("logreg", "random"), "head init", "head-init")
-    choice(cfg.classifier, ("logreg", "svm"), "classifier", "classifier")
+    check_choices(cfg, ConfigError)  # every option declared with choices, with "did you mean"
+    _parse_filter(cfg.filter)
     need(_is_int(cfg.folds) and cfg.folds >= 2,
          f"--folds {cfg.folds}: cross-validation needs at least 2 folds (5 is the default)")
     need(_is_int(cfg.image_size) and cfg.image_size >= 16,
@@ -157,11 +96,6 @@ def check_config(cfg: FinetuneConfig) -> None:
     need(_is_int(cfg.num_nodes) and cfg.num_nodes >= 1, f"--num-nodes {cfg.num_nodes}: at least 1 node")
     need(cfg.devices == "auto" or (_is_int(cfg.devices) and cfg.devices >= 1),
          f"--devices {cfg.devices!r}: a number of devices (1 or more) or 'auto'")
-    need(cfg.precision in ("auto", "32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true"),
-         f"precision {cfg.precision!r}: auto, 32-true, 16-mixed, bf16-mixed, bf16-true, 16-true or 64-true")
-    need(not cfg.filter_column or bool(cfg.filter_values),
-         f"filter on column {cfg.filter_column!r} without values; give COLUMN=V1,V2 (e.g. modality=pocus)")
-    need(bool(cfg.filter_values) <= bool(cfg.filter_column), "filter values without a column; give COLUMN=V1,V2")
     from medgap.models import UnknownInit, is_known_backbone, resolve_init
 
     init = str(cfg.init)
