@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from medgap._options import check_choice, option
 from medgap.evaluation.aggregation import AGGREGATE_LEVELS, aggregate, align_runs
 from medgap.evaluation.errors import EvaluationError
 from medgap.evaluation.reader import read_reader
@@ -47,26 +48,21 @@ _UNITS = {
 class EvaluationOptions:
     """The options of an evaluation (``medgap evaluate``'s, recorded as ``config`` in evaluation.json)."""
 
-    run_dir: Path
-    """Run directory of `medgap finetune` (predictions.csv, classes.json)."""
-    against: Path | None = None
-    """Another run on the same items: McNemar, DeLong per class, and patient-bootstrap CIs of the differences."""
-    reader: Path | None = None
-    """Reader CSV (item_id, pred): chi-square/Fisher and McNemar of the model against the reader."""
-    reader_correct: int | None = None
-    """Reader's number of correct reads (with reader_total): chi-square/Fisher against the model."""
-    reader_total: int | None = None
-    """Reader's number of reads."""
-    split: str = HELD_OUT
-    """Rows of predictions.csv to evaluate (column split)."""
-    bootstrap: int = 2000
-    """Bootstrap resamples of patients for the CIs."""
-    seed: int = 0
-    """Seed of the bootstrap."""
-    confidence: float = 0.95
-    """Confidence level of the intervals."""
-    aggregate: str = "item"
-    """item, file (one decision per image or video: mean probabilities of its frames) or patient."""
+    run_dir: Path = option(help="Run directory of `medgap finetune` (holds predictions.csv).", argument=True)
+    against: Path | None = option(None, "Another run on the same items: McNemar, DeLong per class, differences "
+                                        "with patient-bootstrap CIs.")
+    reader: Path | None = option(None, "Reader CSV with columns item_id, pred (class names): chi-square/Fisher and "
+                                       "McNemar against the model on the items read.")
+    reader_correct: int | None = option(None, "Reader's correct reads K (with --reader-total).")
+    reader_total: int | None = option(None, "Reader's total reads N: chi-square (Fisher if an expected count < 5) "
+                                            "of model vs reader accuracy.")
+    split: str = option(HELD_OUT, "Rows of predictions.csv to evaluate (its split column).")
+    bootstrap: int = option(2000, "Bootstrap resamples of patients for the CIs.")
+    seed: int = option(0, "Bootstrap seed (same seed, same CIs).")
+    confidence: float = option(0.95, "Confidence level of the intervals.")
+    aggregate: str = option("item", "item, file (one decision per image or video: the mean of its frames' "
+                                    "probabilities) or patient. The CIs resample patients either way; outputs get a "
+                                    "_file/_patient suffix.", choices=AGGREGATE_LEVELS)
 
     def check(self) -> None:
         """Raise EvaluationError for options that cannot go together or are out of range."""
@@ -93,8 +89,7 @@ class EvaluationOptions:
                                   f"percentiles; use the default 2000 (100 is the least accepted)")
         if not 0.5 <= self.confidence < 1:
             raise EvaluationError(f"--confidence must be in [0.5, 1), e.g. 0.95; got {self.confidence}")
-        if self.aggregate not in AGGREGATE_LEVELS:
-            raise EvaluationError(f"--aggregate {self.aggregate!r}: choose one of {', '.join(AGGREGATE_LEVELS)}")
+        check_choice(self.aggregate, AGGREGATE_LEVELS, "--aggregate", EvaluationError)
         if self.against is not None and Path(self.against).resolve() == Path(self.run_dir).resolve():
             raise EvaluationError("--against names RUN_DIR itself; give the other run's directory")
 
