@@ -88,6 +88,8 @@ def check_choices(cfg: Any, error: type[Exception] = ConfigValueError) -> None:
             check_choices(value, error)
             continue
         choices = meta(f, "choices")
+        if value is None and f.default is None:  # an optional field left unset ("from the suffix", say)
+            continue
         if choices is not None:
             check_choice(value, choices, flag_name(f.name), error)
 

@@ -134,4 +134,6 @@ def test_format_markdown(scores):
 
 def test_unknown_format_is_a_usage_error(scores):
     r = runner.invoke(app, ["compare", str(scores), "--format", "xlsx"])
-    assert r.exit_code == 2 and "--format takes text, markdown, json" in _text(r), r.output
+    assert r.exit_code == 2 and "--format 'xlsx' is not one of text, markdown, json" in _text(r), r.output
+    r = runner.invoke(app, ["compare", str(scores), "--format", "markdwn"])
+    assert r.exit_code == 2 and "Did you mean 'markdown'?" in _text(r), r.output

@@ -70,7 +70,7 @@ def test_config_built_directly_copies_manifest_columns_as_strings(tmp_path):
         (["--group", "natural"], "NAME=PATH"),
         (["/definitely/not/here"], "no such file or folder"),
         (["--manifest", "missing.csv"], "no such manifest"),
-        (["--format", "xlsx"], "--format takes parquet or csv"),
+        (["--format", "xlsx"], "--format 'xlsx' is not one of parquet, csv"),
         (["--format", "csv", "--out", "s.parquet"], "end --out in .csv"),
         (["--workers", "0"], "--workers must be at least 1"),
     ],

@@ -4,15 +4,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import typer
 from rich.table import Table
 
+from medgap._options import check_choices, option
 from medgap.cli import app
+from medgap.cli._config import config_command
 from medgap.cli._common import (
     EXIT_CODES_HELP,
     EXIT_OK,
@@ -61,22 +62,19 @@ def default_out_dir(scores: Path) -> Path:
 
 @dataclass
 class CompareConfig:
-    scores: Path
-    metrics: list[str] = field(default_factory=list)
-    """Score columns to compare (default: every registered metric's columns in the table)."""
-    reference: str | None = None
-    """Reference group for the effect sizes (default: natural when present, else the first group, said so);
-    a name that is not a group of the table is a usage error."""
-    out_dir: Path | None = None
-    """Where to write CSV/JSON (default: <scores stem>-comparison/ beside the scores table)."""
-    overwrite: bool = False
-    """Replace a different comparison already in the output folder (refused otherwise)."""
-    format: str = "text"
-    """How the tables print on stdout: text, markdown or json."""
+    scores: Path = option(help="Scores table written by `medgap quality` (.parquet or .csv).", argument=True)
+    metrics: list[str] = option(help="Score column (repeatable; default: every registered metric's columns in the "
+                                     "table).", default_factory=list, flags=("--metric", "-m"), metavar="COLUMN")
+    reference: str | None = option(None, "Reference group for Cohen's d (default: natural when the table has it, "
+                                         "else the first group, said so); must be a group of the table.")
+    out_dir: Path | None = option(None, "Folder for the CSV/JSON outputs (default: <SCORES stem>-comparison/ "
+                                        "beside SCORES).")
+    overwrite: bool = option(False, "Replace a different comparison already in the output folder (refused "
+                                    "otherwise).")
+    format: str = option("text", "Tables on stdout as text, markdown or json.", choices=FORMATS)
 
     def run(self) -> MetricComparison:
-        if self.format not in FORMATS:
-            raise UsageError(f"--format takes {', '.join(FORMATS)}, got {self.format!r}")
+        check_choices(self, UsageError)
         scores = read_scores(self.scores)
         missing = [c for c in self.metrics if c not in scores]
         if missing:
@@ -165,8 +163,17 @@ def print_result(result: MetricComparison, fmt: str = "text") -> None:
             print_comparison(cmp, result.lower_is_better.get(col))
 
 
-@app.command(
-    "compare",
+def _run(config: CompareConfig) -> int:
+    result = config.run()
+    print_result(result, config.format)
+    console.print(f"CSV and JSON: {plain(config.output_dir())}", soft_wrap=True)
+    return EXIT_OK
+
+
+config_command(
+    app, CompareConfig, _run, name="compare",
+    help="Compare groups: mean (95% CI), one-way and Welch ANOVA, Kruskal-Wallis, Tukey HSD, Games-Howell and "
+         "Cohen's d / Hedges' g against the reference group, printed and written as CSV/JSON.",
     epilog=(
         "Examples:\n\n"
         "  medgap compare scores.parquet                     # every metric column -> scores-comparison/\n\n"
@@ -180,20 +187,3 @@ def print_result(result: MetricComparison, fmt: str = "text") -> None:
         + EXIT_CODES_HELP
     ),
 )
-def compare_command(
-    scores: Path = typer.Argument(..., help="Scores table written by `medgap quality` (.parquet or .csv)."),
-    metric: list[str] = typer.Option([], "--metric", "-m", help="Score column (repeatable; default: all)."),
-    reference: str = typer.Option(None, help="Reference group for Cohen's d (default: natural when the table has "
-                                             "it, else the first group); must be a group of the table."),
-    out_dir: Path = typer.Option(None, help="Folder for the CSV/JSON outputs (default: <SCORES stem>-comparison/ "
-                                            "beside SCORES)."),
-    overwrite: bool = typer.Option(False, help="Replace a different comparison already in the output folder."),
-    format: str = typer.Option("text", "--format", help="Tables on stdout as text, markdown or json."),
-) -> None:
-    """Compare groups: mean (95% CI), one-way and Welch ANOVA, Kruskal-Wallis, Tukey HSD, Games-Howell and
-    Cohen's d / Hedges' g against the reference group, printed and written as CSV/JSON."""
-    config = CompareConfig(scores, metric, reference, out_dir, overwrite, format)
-    result = config.run()
-    print_result(result, format)
-    console.print(f"CSV and JSON: {plain(config.output_dir())}", soft_wrap=True)
-    raise typer.Exit(EXIT_OK)

@@ -7,11 +7,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from medgap.cli import app
+from medgap.cli._config import config_command
 from medgap.cli._common import (
     EXIT_CODES_HELP,
     EXIT_FAILURES,
@@ -26,6 +26,7 @@ from medgap.cli._common import (
     plain,
 )
 from medgap._json import jsonable
+from medgap._options import check_choices, option
 from medgap.io import DEFAULT_MAX_PIXELS, Source, collect, embedded_default
 from medgap.io.collection import SkippedFile, summarise_skipped
 from medgap.quality import create_metric, get_metric_info
@@ -36,38 +37,33 @@ from medgap.scoring import ScoreSummary, score_collection
 class QualityConfig:
     """``medgap quality``: with no paths, groups or manifest, the embedded default collection is scored."""
 
-    paths: list[Path] = field(default_factory=list)
-    """Files or folders; a folder's first-level subfolders are the groups."""
-    groups: list[str] = field(default_factory=list)
-    """NAME=PATH: everything under PATH belongs to group NAME."""
-    manifest: Path | None = None
-    """CSV with a path column (relative to the CSV) and a group column; other columns are copied to the rows."""
-    group_column: str = "group"
-    """Manifest column holding the group label."""
-    path_column: str = "path"
-    """Manifest column holding the file path."""
-    metrics: list[str] = field(default_factory=lambda: ["brisque"])
-    """Registered metric names, or NAME:KEY=VALUE,... to pass parameters."""
-    out: Path | None = None
-    """Output table (default scores.parquet, or scores.csv with format='csv'); reruns resume it."""
-    format: str | None = None
-    """parquet or csv (default: from the suffix of ``out``)."""
-    workers: int = 1
-    """Worker processes (1: in-process, decoding one step ahead in a reader thread)."""
-    video_stride: int = 1
-    """Score every Nth video frame."""
-    nifti_axis: int = 2
-    """NIfTI slicing axis (0, 1 or 2)."""
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    """Largest frame to decode, in pixels (0: no limit); larger files are refused from their header, before
-    decoding, so a decompression bomb cannot exhaust memory."""
-    save_every: float = 5.0
-    """Seconds between saves of finished rows (to <out>.parts/): a killed run loses at most this much work."""
+    paths: list[Path] = option(help="Files or folders; a folder's first-level subfolders are the groups.",
+                               default_factory=list, argument=True)
+    groups: list[str] = option(help="NAME=PATH: everything under PATH is group NAME (repeatable).",
+                               default_factory=list, flags=("--group", "-g"), metavar="NAME=PATH")
+    manifest: Path | None = option(None, "CSV manifest: a path column (relative to the CSV) and a group column; "
+                                         "other columns are copied to the rows.")
+    group_column: str = option("group", "Manifest column holding the group label.")
+    path_column: str = option("path", "Manifest column holding the file path.")
+    metrics: list[str] = option(help="Metric: brisque, piqe, niqe, imagestats, colourfulness; NAME:KEY=VALUE passes "
+                                     "a parameter (niqe:model=my.npz). Repeatable.",
+                                default_factory=lambda: ["brisque"], flags=("--metric", "-m"), metavar="NAME[:KEY=VALUE]")
+    out: Path | None = option(None, "Output table (.parquet or .csv); rerunning with the same --out resumes it.",
+                              flags=("-o",), show_default="scores.parquet")
+    format: str | None = option(None, "parquet or csv (default: from the suffix of --out).",
+                                choices=("parquet", "csv"))
+    workers: int = option(1, "Worker processes (1: in-process, decoding one step ahead in a reader thread).",
+                          flags=("-j",), resumable=True)
+    video_stride: int = option(1, "Score every Nth video frame.")
+    nifti_axis: int = option(2, "NIfTI slicing axis (0, 1 or 2).")
+    max_pixels: int = option(DEFAULT_MAX_PIXELS, "Largest frame decoded, in pixels (0: no limit); larger files are "
+                                                 "refused from their header, before decoding.")
+    save_every: float = option(5.0, "Seconds between saves of finished rows: a killed run loses at most this "
+                                    "much work.", resumable=True)
 
     def output(self) -> tuple[Path, str]:
         """The output path and its format, checked against each other."""
-        if self.format not in (None, "parquet", "csv"):
-            raise UsageError(f"--format takes parquet or csv, got {self.format!r}")
+        check_choices(self, UsageError)  # --format, with "did you mean"
         if self.out is None:
             fmt = self.format or "parquet"
             return Path(f"scores.{fmt}"), fmt
@@ -257,8 +253,19 @@ def report(summary: ScoreSummary, score_columns: list[str], fmt: str = "parquet"
     console.print(f"Results: {plain(s.out)}  (pandas.read_{fmt})", soft_wrap=True)
 
 
-@app.command(
-    "quality",
+def _run(cfg: QualityConfig) -> int:
+    try:  # library errors become messages and exit codes in medgap.cli (exit_code_for)
+        code, _ = cfg.run()
+    except KeyboardInterrupt:  # outside the scoring loop (listing files, merging): the parts are kept
+        console.print(INTERRUPTED)
+        return EXIT_INTERRUPTED
+    return code
+
+
+config_command(
+    app, QualityConfig, _run, name="quality",
+    help="Score every image and frame with no-reference quality metrics; one row per item (item id, path, frame, "
+         "group, size, scores, error).",
     epilog=(
         "Examples:\n\n"
         "  medgap quality                                   # the embedded default collection\n\n"
@@ -270,46 +277,3 @@ def report(summary: ScoreSummary, score_columns: list[str], fmt: str = "parquet"
         "(Ctrl-C, a killed job): finished files are skipped, changed files are rescored.\n\n" + EXIT_CODES_HELP
     ),
 )
-def quality_command(
-    paths: list[Path] = typer.Argument(None, help="Files or folders; a folder's first-level subfolders are the groups."),
-    group: list[str] = typer.Option([], "--group", "-g", help="NAME=PATH: everything under PATH is group NAME (repeatable)."),
-    manifest: Path = typer.Option(None, help="CSV manifest: a path column (relative to the CSV) and a group column."),
-    group_column: str = typer.Option("group", help="Manifest column holding the group label."),
-    path_column: str = typer.Option("path", help="Manifest column holding the file path."),
-    metric: list[str] = typer.Option(["brisque"], "--metric", "-m",
-                                     help="Metric: brisque, piqe, niqe, imagestats, colourfulness; NAME:KEY=VALUE "
-                                          "passes a parameter (niqe:model=my.npz). Repeatable."),
-    out: Path = typer.Option(None, "--out", "-o", show_default="scores.parquet",
-                             help="Output table (.parquet or .csv); rerunning with the same --out resumes it."),
-    format: str = typer.Option(None, "--format", help="parquet or csv (default: from the suffix of --out)."),
-    workers: int = typer.Option(1, "--workers", "-j", help="Worker processes (1 or more)."),
-    video_stride: int = typer.Option(1, help="Score every Nth video frame."),
-    nifti_axis: int = typer.Option(2, help="NIfTI slicing axis (0, 1 or 2)."),
-    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help="Largest frame decoded, in pixels (0: no limit); "
-                                                             "larger files are refused before decoding."),
-    save_every: float = typer.Option(5.0, help="Seconds between saves of finished rows: a killed run loses at most "
-                                               "this much work."),
-) -> None:
-    """Score every image and frame with no-reference quality metrics; one row per item (item id, path, frame,
-    group, size, scores, error)."""
-    cfg = QualityConfig(
-        paths=list(paths or []),
-        groups=group,
-        manifest=manifest,
-        group_column=group_column,
-        path_column=path_column,
-        metrics=metric,
-        out=out,
-        format=format,
-        workers=workers,
-        video_stride=video_stride,
-        nifti_axis=nifti_axis,
-        max_pixels=max_pixels,
-        save_every=save_every,
-    )
-    try:  # library errors become messages and exit codes in medgap.cli (exit_code_for)
-        code, _ = cfg.run()
-    except KeyboardInterrupt:  # outside the scoring loop (listing files, merging): the parts are kept
-        console.print(INTERRUPTED)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    raise typer.Exit(code)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import typer
 
-from medgap._json import jsonable
-from medgap.io import DEFAULT_MAX_PIXELS
+from medgap._options import option, to_dict
 from medgap.cli import app
+from medgap.cli._config import config_command
 from medgap.cli._common import EXIT_CODES_HELP, EXIT_INTERRUPTED, UsageError, console, plain, writing
 from medgap.cli.compare import print_result
 from medgap.cli.quality import QualityConfig
@@ -22,14 +21,17 @@ from medgap.stats import ComparisonError, check_reference, compare_metrics
 
 @dataclass
 class StudyConfig:
+    """``medgap study``: the quality command's options (scores go to OUT/scores.parquet or .csv) plus these."""
+
     quality: QualityConfig = field(default_factory=QualityConfig)
-    out: Path = Path("medgap-study")
-    reference: str | None = None
-    """Reference group for the effect sizes (default: natural when the collection has it, else the first group,
-    said so); a name that is not a group of the collection is refused before scoring."""
+    out: Path = option(Path("medgap-study"), "Run folder (scores, config.json, CSV/JSON, report.html).",
+                       flags=("-o",))
+    reference: str | None = option(None, "Reference group for the effect sizes (default: natural when the "
+                                         "collection has it, else the first group, said so); must be a group of "
+                                         "it (refused before scoring otherwise).")
 
     def run(self) -> tuple[int, Path | None]:
-        self.quality.out = self.out / "scores.parquet"
+        self.quality.out = self.out / f"scores.{self.quality.format or 'parquet'}"
         self.quality.validate()  # before the run folder and config.json are written
         if self.reference is not None:  # the groups are known from the sources: refuse before scoring
             sources, _ = self.quality.sources()
@@ -39,13 +41,12 @@ class StudyConfig:
                 raise UsageError(f"--reference {self.reference}: {e}") from None
         self.out.mkdir(parents=True, exist_ok=True)
         with writing(self.out / "config.json"):
-            (self.out / "config.json").write_text(json.dumps(
-                {"quality": jsonable(asdict(self.quality)), "out": str(self.out), "reference": self.reference},
-                indent=1))
+            (self.out / "config.json").write_text(json.dumps(to_dict(self), indent=1))  # what --config reads
         code, summary = self.quality.run()
         if code == EXIT_INTERRUPTED or summary is None:
             return code, None
-        scores = pd.read_parquet(self.quality.out)
+        scores = (pd.read_csv(self.quality.out) if self.quality.format == "csv"
+                  else pd.read_parquet(self.quality.out))
         comparisons = compare_metrics(scores, self.quality.score_columns, self.reference)
         for note in comparisons.notes:
             console.print(f"[yellow]note:[/] {plain(note, newlines=True)}", soft_wrap=True)
@@ -63,40 +64,28 @@ class StudyConfig:
         return code, report
 
 
-@app.command(
-    "study",
+def _run(cfg: StudyConfig) -> int:
+    code, _ = cfg.run()  # errors become messages and exit codes in medgap.cli
+    return code
+
+
+def _upgrade(recorded: dict) -> dict:
+    """A run folder's config.json: ``quality.out`` is set by the study from ``out`` (not an option)."""
+    quality = dict(recorded.get("quality") or {})
+    quality.pop("out", None)
+    return {**recorded, "quality": quality}
+
+
+config_command(
+    app, StudyConfig, _run, name="study", exclude=("quality.out",), upgrade=_upgrade,
+    help="The domain-gap study in one command: quality scores for every image, group statistics (ANOVA, post hoc "
+         "tests, Cohen's d vs the reference group) and a self-contained HTML report.",
     epilog=(
         "Examples:\n\n"
         "  medgap study                                      # the embedded default -> medgap-study/report.html\n\n"
         "  medgap study --group natural=imagenet/ --group cxr=cxr/ --group pocus=lus/ --out runs/gap\n\n"
         "  medgap study --manifest MANIFEST.csv --group-column modality --workers 2 --out runs/gap\n\n"
-        "A rerun with the same --out reuses the scores already computed.\n\n" + EXIT_CODES_HELP
+        "A rerun with the same --out reuses the scores already computed; --config OUT/config.json reruns the "
+        "study with its recorded options.\n\n" + EXIT_CODES_HELP
     ),
 )
-def study_command(
-    paths: list[Path] = typer.Argument(None, help="Files or folders; a folder's first-level subfolders are the groups."),
-    group: list[str] = typer.Option([], "--group", "-g", help="NAME=PATH (repeatable)."),
-    manifest: Path = typer.Option(None, help="CSV manifest with path and group columns."),
-    group_column: str = typer.Option("group", help="Manifest column holding the group label."),
-    path_column: str = typer.Option("path", help="Manifest column holding the file path."),
-    metric: list[str] = typer.Option(["brisque"], "--metric", "-m",
-                                     help="Metric (brisque, piqe, niqe, imagestats, colourfulness; NAME:KEY=VALUE "
-                                          "for a parameter). Repeatable."),
-    reference: str = typer.Option(None, help="Reference group for the effect sizes (default: natural when the "
-                                             "collection has it, else the first group); must be a group of it."),
-    out: Path = typer.Option(Path("medgap-study"), "--out", "-o", help="Run folder (scores, CSV/JSON, report.html)."),
-    workers: int = typer.Option(1, "--workers", "-j", help="Worker processes for scoring (1 or more)."),
-    video_stride: int = typer.Option(1, help="Score every Nth video frame."),
-    nifti_axis: int = typer.Option(2, help="NIfTI slicing axis (0, 1 or 2)."),
-    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help="Largest frame decoded, in pixels (0: no limit); "
-                                                             "larger files are refused before decoding."),
-    save_every: float = typer.Option(5.0, help="Seconds between saves of finished rows: a killed run loses at most "
-                                               "this much work."),
-) -> None:
-    """The domain-gap study in one command: quality scores for every image, group statistics (ANOVA, post hoc
-    tests, Cohen's d vs the reference group) and a self-contained HTML report."""
-    q = QualityConfig(paths=list(paths or []), groups=group, manifest=manifest, group_column=group_column,
-                      path_column=path_column, metrics=metric, workers=workers, video_stride=video_stride,
-                      nifti_axis=nifti_axis, save_every=save_every, max_pixels=max_pixels)
-    code, _ = StudyConfig(q, out, reference).run()  # errors become messages and exit codes in medgap.cli
-    raise typer.Exit(code)
