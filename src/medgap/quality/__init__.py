@@ -1,6 +1,7 @@
 """No-reference quality metrics and image statistics, behind one registry (:mod:`medgap.quality.registry`)."""
 
 from medgap.quality.inputs import MetricInputError
+from medgap.quality.network import DeviceError, NetworkMetricFn, release_models
 from medgap.quality.registry import (
     Metric,
     MetricInfo,
@@ -12,14 +13,17 @@ from medgap.quality.registry import (
 )
 
 __all__ = [
+    "DeviceError",
     "Metric",
     "MetricInfo",
     "MetricInputError",
+    "NetworkMetricFn",
     "UnknownMetricError",
     "create_metric",
     "get_metric_info",
     "list_metrics",
     "register_metric",
+    "release_models",
 ]
 
 # Built-in metrics register themselves on import.

@@ -4,6 +4,10 @@ A metric is a pure function of a grayscale float image on the 0-255 scale (see :
 that returns a mapping ``column -> float``; the first column is the metric's score. Metrics never open files:
 :class:`Metric` takes a path, a Frame, an array or a tensor, checks it and converts it first
 (:mod:`medgap.quality.inputs`); :meth:`Metric.compute` is the unchecked call the scoring engine makes.
+
+A metric is hand-crafted (a function of one frame, run in the scoring engine's worker processes) or a network
+(``network=True``: its function is a :class:`~medgap.quality.network.NetworkMetricFn`, loaded once per process
+and device and run on batches of frames; see :mod:`medgap.quality.network`).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import fnmatch
 import hashlib
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +51,11 @@ class MetricInfo:
     """``quality`` for no-reference quality scores, ``statistic`` for descriptive image statistics."""
     input: str = "gray"
     """``gray``: HxW float64 0-255 (medgap.io.to_gray255); ``rgb``: HxWx3 float64 0-255 (medgap.io.to_rgb255)."""
+    network: bool = False
+    """``True``: a network that batches on a device (its factory returns a
+    :class:`~medgap.quality.network.NetworkMetricFn`); the scoring engine runs it in the main process, on
+    ``device``, ``batch_size`` frames at a time. ``False``: hand-crafted, one frame at a time in worker
+    processes."""
 
 
 @dataclass(frozen=True)
@@ -56,24 +65,59 @@ class Metric:
     info: MetricInfo
     fn: MetricFn
     params: Mapping[str, Any] = field(default_factory=dict)
+    _version: str = field(init=False, repr=False, compare=False, default="")
+
+    def __post_init__(self) -> None:
+        # Bound once, when the metric is made (the factory reads its model files then too): the version
+        # describes the model this metric uses, and asking for it costs nothing (hashing a model file on each
+        # call cost ~0.3 ms per image). A model rewritten in place later gives a NEW metric a new version.
+        if self.params:
+            blob = json.dumps({k: _param_text(v) for k, v in sorted(self.params.items())}).encode()
+            version = f"{self.info.version}+{hashlib.sha1(blob).hexdigest()[:8]}"
+        else:
+            version = self.info.version
+        object.__setattr__(self, "_version", version)
 
     @property
     def name(self) -> str:
         return self.info.name
 
     @property
+    def network(self) -> bool:
+        """A network metric (batched on a device; see :mod:`medgap.quality.network`)."""
+        return self.info.network
+
+    @property
     def version(self) -> str:
         """Version string used as part of the resume key: the metric's code version plus its parameters; a
-        parameter naming a file (a model) counts with its content, so a model rewritten in place rescores."""
-        if not self.params:
-            return self.info.version
-        blob = json.dumps({k: _param_text(v) for k, v in sorted(self.params.items())}).encode()
-        return f"{self.info.version}+{hashlib.sha1(blob).hexdigest()[:8]}"
+        parameter naming a file (a model) counts with its content as it was when the metric was created."""
+        return self._version
 
     def compute(self, image: np.ndarray) -> dict[str, float]:
         """The metric on an image already converted (:func:`~medgap.io.to_gray255`, or ``to_rgb255`` for
-        ``info.input == 'rgb'``): float64 on the 0-255 scale, not checked. The scoring engine's call."""
+        ``info.input == 'rgb'``): float64 on the 0-255 scale, not checked. A network metric runs it as a
+        batch of one on ``device="auto"``."""
         return dict(self.fn(image))
+
+    def compute_many(self, images: Sequence[np.ndarray], *, device: str | Any = "auto",
+                     batch_size: int | None = None) -> list[dict[str, float] | BaseException]:
+        """:meth:`compute` on converted frames, in order; each result is the frame's dict or the exception it
+        raised. A network metric runs ``batch_size`` frames per forward pass on ``device`` (a pass that fails
+        is rerun frame by frame, so only the failing frame fails); a hand-crafted one runs frame by frame and
+        ignores both. ``KeyboardInterrupt``/``SystemExit`` are raised."""
+        if self.info.network:
+            from medgap.quality.network import run_network
+
+            return run_network(self.fn, images, device=device, batch_size=batch_size)  # type: ignore[arg-type]
+        out: list[dict[str, float] | BaseException] = []
+        for x in images:
+            try:
+                out.append(self.compute(x))
+            except (KeyboardInterrupt, SystemExit, GeneratorExit):
+                raise
+            except BaseException as e:  # noqa: BLE001 - a native extension's panic is one frame's failure
+                out.append(e)
+        return out
 
     def __call__(self, image: Any, *, data_range: float | tuple[float, float] | None = None
                  ) -> dict[str, float] | list[dict[str, float]]:
@@ -92,19 +136,28 @@ class Metric:
             return self.batch(image, data_range=data_range)
         return self.compute(to_metric_input(image, self.info.input, data_range=data_range))
 
-    def batch(self, images: Any, *, data_range: float | tuple[float, float] | None = None) -> list[dict[str, float]]:
+    def batch(self, images: Any, *, data_range: float | tuple[float, float] | None = None,
+              device: str | Any = "auto", batch_size: int | None = None) -> list[dict[str, float]]:
         """One result per image, in order: a NumPy NxHxW or NxHxWxC array, a torch NxCxHxW tensor, every frame
         of a file (a path), or an iterable of images (paths, Frames, arrays, tensors). Each image is checked
-        as by ``metric(image)``; a failing image raises (``medgap.score`` records failures per row instead)."""
+        as by ``metric(image)``; a failing image raises (``medgap.score`` records failures per row instead).
+        A network metric runs ``batch_size`` images per forward pass on ``device`` (``"auto"``, ``"cpu"``,
+        ``"cuda"``, ``"cuda:N"``); hand-crafted metrics ignore both."""
         from medgap.quality.inputs import split_batch, to_metric_input
 
-        return [self.compute(to_metric_input(x, self.info.input, data_range=data_range))
-                for x in split_batch(images)]
+        converted = [to_metric_input(x, self.info.input, data_range=data_range) for x in split_batch(images)]
+        if not self.info.network:
+            return [self.compute(x) for x in converted]
+        results = self.compute_many(converted, device=device, batch_size=batch_size)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        return results  # type: ignore[return-value]
 
 
 def _param_text(value: Any) -> str:
     """A parameter as it enters the version: its text, plus the content hash of the file it names, if any
-    (read each time the version is asked for, once per run: a model rewritten within the same second counts)."""
+    (read when the metric is made: a model rewritten within the same second counts for a metric made after)."""
     text = str(value)
     if isinstance(value, (str, os.PathLike)) and os.path.isfile(value):
         try:
@@ -132,8 +185,10 @@ def register_metric(
     reference: str,
     kind: str = "quality",
     input: str = "gray",  # noqa: A002
+    network: bool = False,
 ) -> Callable[[Callable[..., MetricFn]], Callable[..., MetricFn]]:
-    """Register ``factory(**params) -> fn`` under ``name``. ``fn`` must be picklable (module-level or a partial)."""
+    """Register ``factory(**params) -> fn`` under ``name``. ``fn`` must be picklable (module-level or a partial);
+    with ``network=True`` it is a :class:`~medgap.quality.network.NetworkMetricFn`."""
 
     def deco(factory: Callable[..., MetricFn]) -> Callable[..., MetricFn]:
         if name in _REGISTRY:
@@ -149,6 +204,7 @@ def register_metric(
             reference=reference,
             kind=kind,
             input=input,
+            network=network,
         )
         return factory
 
@@ -160,10 +216,11 @@ def _ensure_loaded() -> None:
     import medgap.quality  # noqa: F401
 
 
-def list_metrics(pattern: str = "*", kind: str | None = None) -> list[str]:
-    """Names of registered metrics matching a shell-style ``pattern`` (and ``kind`` when given)."""
+def list_metrics(pattern: str = "*", kind: str | None = None, network: bool | None = None) -> list[str]:
+    """Names of registered metrics matching a shell-style ``pattern`` (and ``kind``, ``network`` when given)."""
     _ensure_loaded()
-    return sorted(n for n, i in _REGISTRY.items() if fnmatch.fnmatch(n, pattern) and (kind is None or i.kind == kind))
+    return sorted(n for n, i in _REGISTRY.items() if fnmatch.fnmatch(n, pattern) and (kind is None or i.kind == kind)
+                  and (network is None or i.network == network))
 
 
 def get_metric_info(name: str) -> MetricInfo:
@@ -181,4 +238,11 @@ def get_metric_info(name: str) -> MetricInfo:
 def create_metric(name: str, **params: Any) -> Metric:
     """Build the metric ``name`` with its parameters (for example ``create_metric('brisque', model=path)``)."""
     info = get_metric_info(name)
-    return Metric(info=info, fn=info.factory(**params), params={k: v for k, v in params.items() if v is not None})
+    fn = info.factory(**params)
+    if info.network:
+        from medgap.quality.network import NetworkMetricFn
+
+        if not isinstance(fn, NetworkMetricFn):
+            raise TypeError(f"metric {name!r} is registered with network=True, so its factory must return a "
+                            f"medgap.quality.network.NetworkMetricFn, not {type(fn).__name__}")
+    return Metric(info=info, fn=fn, params={k: v for k, v in params.items() if v is not None})

@@ -1,7 +1,7 @@
 """Scoring collections of files with registered metrics: parallel, resumable, one row per item."""
 
 from medgap.scoring.engine import Engine, ProcessEngine, SerialEngine, WorkerCrashed, make_engine
-from medgap.scoring.run import ScoreSummary, score_collection, score_source
+from medgap.scoring.run import ScoreSummary, score_collection, score_source, scored_rows
 from medgap.scoring.store import MergeResult, ResultStore, Scored, StoreError
 
 __all__ = [
@@ -17,4 +17,5 @@ __all__ = [
     "make_engine",
     "score_collection",
     "score_source",
+    "scored_rows",
 ]

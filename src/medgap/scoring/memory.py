@@ -1,6 +1,6 @@
 """Score files into a DataFrame in memory (the notebook path): the rows :func:`score_collection` writes, without
-a file and without resuming. Same reading, conversion and per-row failures (``error`` column): both call
-:func:`medgap.scoring.run.score_source` through the same engines."""
+a file and without resuming. Same reading, conversion and per-row failures (``error`` column): both run the
+one scoring loop, :func:`medgap.scoring.run.scored_rows`."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ import pandas as pd
 
 from medgap.io import DEFAULT_MAX_PIXELS, CollectionError, Source, collect
 from medgap.quality.registry import Metric, create_metric
-from medgap.scoring.engine import make_engine
-from medgap.scoring.run import Progress, _crashed, _prefetched, _Task, _versions, score_source
+from medgap.scoring.run import Progress, _Task, _versions, scored_rows
 from medgap.scoring.store import KEY, LEADING, READ_OPTIONS, TRAILING, _normalise
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -102,6 +101,8 @@ def score(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     workers: int = 1,
     progress: bool | Progress = False,
+    device: str = "auto",
+    batch_size: int | None = None,
 ) -> pd.DataFrame:
     """Score images with metrics into a DataFrame, one row per image or frame; nothing is written.
 
@@ -109,7 +110,9 @@ def score(
     a mapping ``{group: folder_or_paths}`` or :class:`~medgap.io.Source` objects; ``groups`` adds such a
     mapping. ``metrics``: names or :class:`~medgap.quality.Metric` objects (``create_metric(name, **params)``).
     Read options as in :func:`~medgap.scoring.score_collection`. ``progress``: ``True`` for a tqdm bar, or a
-    callable ``progress(files_done, files_total, items_done)``.
+    callable ``progress(files_done, files_total, items_done)``. Network metrics run in this process on
+    ``device`` (``"auto"``: CUDA when there is one; ``"cpu"``, ``"cuda"``, ``"cuda:N"``), ``batch_size``
+    frames per forward pass (default 32); hand-crafted metrics use ``workers`` processes.
 
     Returns the columns of ``score_collection``'s table without the resume key (``file_size``,
     ``file_mtime_ns``, ``metric_versions``, ``read_options``): ``item_id, path, frame, group, width, height``,
@@ -135,9 +138,7 @@ def score(
                               "video)")
     report, finish = _tqdm_progress() if progress is True else (progress or None, None)
     by_task: list[list[dict]] = [[] for _ in tasks]
-    engine = make_engine(workers)
-    results = _prefetched(tasks) if workers == 1 else engine.imap_unordered(score_source, tasks, on_crash=_crashed)
-    finished = False
+    results = scored_rows(tasks, workers=workers, device=device, batch_size=batch_size)
     try:
         items = 0
         for done, rows in enumerate(results, start=1):
@@ -146,12 +147,8 @@ def score(
             items += sum(not r.get("error") for r in rows)
             if report:
                 report(done, len(tasks), items)
-        finished = True
     finally:
-        close = getattr(results, "close", None)
-        if close is not None:
-            close()
-        engine.close(abandon=not finished)
+        results.close()  # an error or Ctrl-C: work in flight is abandoned
         if finish:
             finish()
     df = _normalise(pd.DataFrame([r for rows in by_task for r in rows]))

@@ -3,10 +3,12 @@ one row per item to a resumable store. Library code: reports progress through a 
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import time
 import queue
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ from medgap._json import jsonable
 from medgap.environment import environment
 from medgap.io import DEFAULT_MAX_PIXELS, ImageReadError, Source, item_id, read_frames, to_gray255, to_rgb255
 from medgap.io.readers import NIFTI_SUFFIXES, VIDEO_SUFFIXES, suffix_of
+from medgap.quality.network import DEFAULT_BATCH_SIZE, check_device, loaded_model, resolve_device
 from medgap.quality.registry import Metric
 from medgap.scoring.engine import is_fatal, make_engine
 from medgap.scoring.store import ResultStore, Scored, StoreError
@@ -155,22 +158,39 @@ def _failed_row(task: _Task, base: dict, reason: str) -> dict:
             **_empty_scores(task.metrics), "error": reason}
 
 
-def _row(task: _Task, base: dict, fr, gray, rgb) -> dict:
+def _outcome(m: Metric, result: Mapping[str, float] | BaseException) -> tuple[dict[str, float], str | None]:
+    """A metric's values on one frame and its error for the row (``None`` when it scored)."""
+    if isinstance(result, BaseException):  # a metric's ValueError carries the reason (constant image, too small...)
+        reason = f"{m.name}: {result}" if type(result) is ValueError else f"{m.name}: {_reason(result)}"
+        return {c: math.nan for c in m.info.columns}, reason
+    values = dict(result)
+    if not np.isfinite(values.get(m.info.columns[0], math.nan)):
+        return values, f"{m.name}: not a finite score"
+    return values, None
+
+
+def _add_error(row: dict, error: str | None) -> None:
+    if error:
+        row["error"] = f"{row['error']}; {error}" if row.get("error") else error
+
+
+def _row(task: _Task, base: dict, fr, gray, rgb, metrics: Sequence[Metric] | None = None) -> dict:
+    """A frame's row with ``metrics`` (default: the task's) computed; other metrics' columns are NaN until the
+    network pass fills them (:func:`_fill`)."""
     row = {"item_id": item_id(base["path"], fr.frame), "frame": fr.frame, "width": fr.width, "height": fr.height}
     row.update(base)
-    errors = []
-    for m in task.metrics:
+    row.update(_empty_scores(task.metrics))
+    row["error"] = None
+    for m in task.metrics if metrics is None else metrics:
         try:
-            values = m.compute(rgb if m.info.input == "rgb" else gray)  # frames converted by to_gray255/to_rgb255
-            if not np.isfinite(values.get(m.info.columns[0], math.nan)):
-                errors.append(f"{m.name}: not a finite score")
-        except BaseException as e:  # a metric's ValueError carries the reason (constant image, too small...)
+            result: Any = m.compute(rgb if m.info.input == "rgb" else gray)  # converted by to_gray255/to_rgb255
+        except BaseException as e:
             if is_fatal(e):
                 raise
-            values = {c: math.nan for c in m.info.columns}
-            errors.append(f"{m.name}: {e}" if type(e) is ValueError else f"{m.name}: {_reason(e)}")
+            result = e
+        values, error = _outcome(m, result)
         row.update(values)
-    row["error"] = "; ".join(errors) or None
+        _add_error(row, error)
     return row
 
 
@@ -190,13 +210,19 @@ def score_source(task: _Task) -> list[dict]:
     """Rows for one file: one per frame; a file that cannot be read gives one row with its reason.
 
     Never raises (except :func:`~medgap.scoring.engine.is_fatal` errors): what a worker process sends back
-    is always plain rows, which pickle."""
+    is always plain rows, which pickle. A network metric among ``task.metrics`` runs one frame at a time here
+    (the engine batches network metrics in the main process instead: :func:`scored_rows`)."""
     try:
         return _rows(task, _load(task))
     except BaseException as e:
         if is_fatal(e):
             raise
         return [_failed_row(task, _base(task), _reason(e))]
+
+
+def _score_indexed(item: tuple[int, _Task]) -> tuple[int, list[dict]]:
+    """:func:`score_source` in a worker, with the task's position (a file with no frame gives no row)."""
+    return item[0], score_source(item[1])
 
 
 def _crashed(task: _Task, error: BaseException) -> list[dict]:
@@ -213,14 +239,19 @@ def _crashed(task: _Task, error: BaseException) -> list[dict]:
     return [_failed_row(task, _base(task), reason)]
 
 
+def _crashed_indexed(item: tuple[int, _Task], error: BaseException) -> tuple[int, list[dict]]:
+    return item[0], _crashed(item[1], error)
+
+
 _END = object()
 
 
-def _prefetched(tasks: Sequence[_Task], depth: int = 8, poll: float = 0.2) -> Iterator[list[dict]]:
-    """In-process scoring with decoding one step ahead: a reader thread decodes the next frames (OpenCV,
-    pydicom and the numba kernels release the GIL) while this thread scores; at most ``depth`` decoded frames
-    wait in memory, so a long video does not pile up. A failure in the reader is its file's error row; a
-    reader thread that ends anyway is noticed within ``poll`` seconds and replaced for the next files."""
+def _read_ahead(tasks: Sequence[_Task], depth: int = 8, poll: float = 0.2) -> Iterator[Iterator[tuple]]:
+    """Each task's loaded items (as :func:`_load`), in order, decoded one step ahead: a reader thread decodes
+    the next frames (OpenCV, pydicom and the numba kernels release the GIL) while this thread scores; at most
+    ``depth`` decoded frames wait in memory, so a long video does not pile up. A failure in the reader is its
+    file's error; a reader thread that ends anyway is noticed within ``poll`` seconds and replaced for the next
+    files. Consume each file's items before asking for the next file."""
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
@@ -269,13 +300,235 @@ def _prefetched(tasks: Sequence[_Task], depth: int = 8, poll: float = 0.2) -> It
                             thread = start(i + 1)
                             yield "error", "the reader thread ended unexpectedly while decoding this file"
                             return
+                    if j < i:  # left unread by a file whose scoring stopped early
+                        continue
                     if item is _END:
                         return
                     yield item
 
-            yield _rows(task, items())
+            yield items()
     finally:
         stop.set()
+
+
+class _Batcher:
+    """Rows of files in order, with the network metrics run on frames collected across files, ``batch_size``
+    at a time (at most ``batch_size`` decoded frames wait here). A file's rows come out once all its frames
+    have their network scores."""
+
+    def __init__(self, network: Sequence[Metric], device: Any, batch_size: int) -> None:
+        self.network = tuple(network)
+        self.device = device
+        self.batch_size = batch_size
+        self.frames: list[tuple[list, dict, Any, Any]] = []  # (file entry, row, gray, rgb)
+        self.files: deque[list] = deque()  # [rows, frames waiting, read to the end]
+
+    def open_file(self) -> list:
+        entry = [[], 0, False]
+        self.files.append(entry)
+        return entry
+
+    def add(self, entry: list, row: dict, gray: Any, rgb: Any) -> Iterator[list[dict]]:
+        entry[0].append(row)
+        if self.network and row["width"] is not None:
+            entry[1] += 1
+            self.frames.append((entry, row, gray, rgb))
+            if len(self.frames) >= self.batch_size:
+                self.run()
+        yield from self.ready()
+
+    def close_file(self, entry: list) -> Iterator[list[dict]]:
+        entry[2] = True
+        yield from self.ready()
+
+    def run(self) -> None:
+        frames, self.frames = self.frames, []
+        if not frames:
+            return
+        for m in self.network:
+            images = [rgb if m.info.input == "rgb" else gray for _, _, gray, rgb in frames]
+            for (_, row, _, _), result in zip(frames, m.compute_many(images, device=self.device,
+                                                                     batch_size=self.batch_size)):
+                values, error = _outcome(m, result)
+                row.update(values)
+                _add_error(row, error)
+        for entry, *_ in frames:
+            entry[1] -= 1
+
+    def ready(self) -> Iterator[list[dict]]:
+        while self.files and self.files[0][2] and self.files[0][1] == 0:
+            yield self.files.popleft()[0]
+
+    def finish(self) -> Iterator[list[dict]]:
+        self.run()
+        yield from self.ready()
+
+
+def _stream(tasks: Sequence[_Task], loaded: Iterable[Iterable[tuple]], hand: Sequence[Metric],
+            network: Sequence[Metric], device: Any, batch_size: int) -> Iterator[list[dict]]:
+    """Rows per file, in the tasks' order, scored in this process: ``hand`` metrics frame by frame as frames
+    arrive, ``network`` metrics in batches across files (:class:`_Batcher`)."""
+    batcher = _Batcher(network, device, batch_size)
+    for task, items in zip(tasks, loaded):
+        entry = batcher.open_file()
+        try:
+            base = _base(task)
+            for kind, *rest in items:
+                if kind == "frame":
+                    fr, gray, rgb = rest
+                    yield from batcher.add(entry, _row(task, base, fr, gray, rgb, hand), gray, rgb)
+                else:
+                    n = sum(r["width"] is not None for r in entry[0])
+                    reason = rest[0] if not n else f"stopped after {n} frames: {rest[0]}"
+                    yield from batcher.add(entry, _failed_row(task, base, reason), None, None)
+        except BaseException as e:  # as score_source: anything that escapes is this file's failure
+            if is_fatal(e):
+                raise
+            entry[0][:] = [_failed_row(task, _base(task), _reason(e))]
+            batcher.frames = [f for f in batcher.frames if f[0] is not entry]
+            entry[1] = 0
+        yield from batcher.close_file(entry)
+    yield from batcher.finish()
+
+
+def _merge(hand_rows: list[dict], net_rows: list[dict], network: Sequence[Metric]) -> list[dict]:
+    """A file's rows from the worker (hand-crafted metrics) with the network metrics' values and errors from the
+    main process's own pass over the same file. The worker's rows decide which frames there are."""
+    columns = [c for m in network for c in m.info.columns]
+    by_id = {r["item_id"]: r for r in net_rows if r["width"] is not None}
+    net_failure = next((r["error"] for r in net_rows if r["width"] is None), None)
+    for row in hand_rows:
+        if row["width"] is None:  # the file (or its end) could not be read: its row stays as it is
+            row.update({c: row.get(c, math.nan) for c in columns})
+            continue
+        net = by_id.get(row["item_id"])
+        if net is None:
+            row.update({c: math.nan for c in columns})
+            _add_error(row, "; ".join(f"{m.name}: frame not read for the network pass ({net_failure or 'no frame'})"
+                                      for m in network))
+            continue
+        row.update({c: net[c] for c in columns})
+        _add_error(row, net["error"])
+    return hand_rows
+
+
+def _network_thread(tasks: Sequence[_Task], network: Sequence[Metric], device: Any, batch_size: int,
+                    prefetch: bool, out: queue.Queue, stop: threading.Event) -> threading.Thread:
+    """The network pass of a run whose hand-crafted metrics are in worker processes: this process reads the
+    files again (a reader thread ahead of it) and puts ``(index, rows)`` per file, then ``(None, None)``, or
+    ``(None, error)`` if it fails as a whole."""
+    def run() -> None:
+        loaded = _read_ahead(tasks) if prefetch else (_load(t) for t in tasks)
+        rows = _stream(tasks, loaded, (), network, device, batch_size)
+        try:
+            for i, file_rows in enumerate(rows):
+                if stop.is_set():
+                    return
+                out.put((i, file_rows))
+            out.put((None, None))
+        except BaseException as e:  # noqa: BLE001 - handed to the main thread, which raises it
+            out.put((None, e))
+        finally:
+            rows.close()
+            getattr(loaded, "close", lambda: None)()
+
+    t = threading.Thread(target=run, name="medgap-network", daemon=True)
+    t.start()
+    return t
+
+
+def scored_rows(tasks: Sequence[_Task], *, workers: int = 1, prefetch: bool = True, device: str | Any = "auto",
+                batch_size: int | None = None, poll: float = 0.2) -> Iterator[list[dict]]:
+    """The scoring loop behind :func:`score_collection` and :func:`medgap.score`: each file's rows, in any order.
+
+    Hand-crafted metrics run frame by frame (in ``workers`` processes when more than one, else here with a
+    reader thread decoding ahead when ``prefetch``); network metrics run in this process, ``batch_size`` frames
+    per forward pass across files, on ``device`` (the model loaded once, before the first file: a device or
+    model that cannot be used raises here, before any work). With both kinds and ``workers > 1``, this process
+    reads the files a second time for the network pass and each file's rows are joined.
+
+    Close the generator when stopping early (the callers do, after saving what they have): work in flight is
+    then abandoned (worker processes killed), as it is when an exception (Ctrl-C) comes up through it."""
+    if not tasks:
+        return
+    metrics = tasks[0].metrics
+    hand = tuple(m for m in metrics if not m.network)
+    network = tuple(m for m in metrics if m.network)
+    size = DEFAULT_BATCH_SIZE if batch_size is None else int(batch_size)
+    if size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if network:
+        dev = resolve_device(device)
+        for m in network:
+            loaded_model(m.fn, dev)  # type: ignore[arg-type]  # once per process, now: a model that fails, fails the run
+    else:
+        check_device(device)
+        dev = device
+    engine = None
+    helper: threading.Thread | None = None
+    stop = threading.Event()
+    finished = False
+    loaded: Any = None
+    try:
+        if workers == 1 or not hand:
+            loaded = _read_ahead(tasks) if prefetch else (_load(t) for t in tasks)
+            yield from _stream(tasks, loaded, hand, network, dev, size)
+        elif not network:
+            engine = make_engine(workers)
+            yield from (rows for _, rows in engine.imap_unordered(
+                _score_indexed, list(enumerate(tasks)), on_crash=_crashed_indexed))
+        else:
+            hand_tasks = [dataclasses.replace(t, metrics=hand) for t in tasks]  # same versions: the full set's
+            net_out: queue.Queue = queue.Queue()
+            helper = _network_thread(tasks, network, dev, size, prefetch, net_out, stop)
+            engine = make_engine(workers)
+            hand_done: dict[int, list[dict]] = {}
+            net_done: dict[int, list[dict]] = {}
+            net_finished = False
+
+            def take(block: bool) -> None:
+                nonlocal net_finished
+                while True:
+                    try:
+                        i, got = net_out.get(timeout=poll) if block else net_out.get_nowait()
+                    except queue.Empty:
+                        if block and helper is not None and not helper.is_alive() and net_out.empty():
+                            raise RuntimeError("the network scoring thread ended without finishing") from None
+                        if block:
+                            continue
+                        return
+                    if i is None:
+                        if isinstance(got, BaseException):
+                            raise got
+                        net_finished = True
+                    else:
+                        net_done[i] = got
+                    if block:
+                        return
+
+            def joined() -> Iterator[list[dict]]:
+                for i in [i for i in hand_done if i in net_done]:
+                    yield _merge(hand_done.pop(i), net_done.pop(i), network)
+
+            for i, rows in engine.imap_unordered(_score_indexed, list(enumerate(tasks)), on_crash=_crashed_indexed):
+                hand_done[i] = rows
+                take(block=False)
+                yield from joined()
+            while hand_done:
+                if net_finished:  # files the network pass did not reach (cannot happen unless it skipped some)
+                    for i in list(hand_done):
+                        yield _merge(hand_done.pop(i), [], network)
+                    break
+                take(block=True)
+                yield from joined()
+        finished = True
+    finally:
+        stop.set()
+        close = getattr(loaded, "close", None)
+        if close is not None:
+            close()
+        if engine is not None:
+            engine.close(abandon=not finished)  # interrupted: do not wait for items whose results nobody reads
 
 
 def _versions(metrics: Sequence[Metric]) -> str:
@@ -373,6 +626,8 @@ def score_collection(
     progress: Progress | None = None,
     config: dict | None = None,
     prefetch: bool = True,
+    device: str = "auto",
+    batch_size: int | None = None,
 ) -> ScoreSummary:
     """Score every source with every metric into ``out`` (Parquet, or CSV when ``fmt='csv'``/``.csv``).
 
@@ -389,6 +644,12 @@ def score_collection(
     gives one row with the reason in ``error``; a frame whose metric fails gives its reason on its row. With
     one worker and ``prefetch``, a reader thread decodes ahead while the main thread scores (uses a second core
     for I/O and decoding); a reader thread that ends is never waited for. ``progress(files_done, files_total, items_scored)`` is called after each file.
+
+    Network metrics (``metric.network``) run in this process, ``batch_size`` frames per forward pass (default
+    32) batched across files, on ``device``: ``"auto"`` (CUDA when there is one), ``"cpu"``, ``"cuda"`` or
+    ``"cuda:N"``; their model is loaded once, before the first file (CUDA asked for without CUDA raises
+    :class:`~medgap.quality.network.DeviceError`). Hand-crafted metrics keep their ``workers``. Neither option
+    is part of the resume key. See :func:`scored_rows`.
     """
     if not metrics:
         raise ValueError("no metrics to compute")
@@ -406,14 +667,12 @@ def score_collection(
         "started": datetime.now(timezone.utc).isoformat(),
         "versions": environment(),  # python, platform, packages, git commit, OpenCV, GPU: medgap.environment
     }
+    if any(m.network for m in metrics):
+        meta["network"] = {"device": str(resolve_device(device)),
+                           "batch_size": DEFAULT_BATCH_SIZE if batch_size is None else batch_size}
     if progress:
         progress(skipped, summary.files_total, 0)
-    engine = make_engine(workers)
-    if workers == 1 and prefetch:
-        results = _prefetched(tasks)
-    else:
-        results = engine.imap_unordered(score_source, tasks, on_crash=_crashed)
-    finished = False
+    results = scored_rows(tasks, workers=workers, prefetch=prefetch, device=device, batch_size=batch_size)
     try:
         for rows in results:
             store.add(rows)
@@ -432,15 +691,11 @@ def score_collection(
                 t_flush = now
             if progress:
                 progress(skipped + summary.files_scored, summary.files_total, summary.items_scored)
-        finished = True
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
         store.flush()  # first: what is done is on disk whatever happens next
-        close = getattr(results, "close", None)  # stops the reader thread / the engine's generator now
-        if close is not None:
-            close()
-        engine.close(abandon=not finished)  # interrupted: do not wait for items whose results nobody reads
+        results.close()  # then stop the reader thread, the network pass, the workers (abandoned if not finished)
     if not summary.interrupted:
         try:
             merged = store.finalize(
