@@ -104,7 +104,7 @@ def test_a_bad_run_raises_evaluation_error_naming_the_file(runs, tmp_path):
     ({"reader_correct": 5}, "go together"),
     ({"reader": "x.csv", "reader_correct": 5, "reader_total": 9}, "not both"),
     ({"reader_correct": 12, "reader_total": 9}, "between 0 and --reader-total"),
-    ({"aggregate": "video"}, "choose one of item, file, patient"),
+    ({"aggregate": "video"}, "not one of item, file, patient"),
     ({"bootstrap": 10}, "too few resamples"),
     ({"bootstrap": 200.5}, "must be an integer"),
     ({"split": "train"}, "split == 'train'"),

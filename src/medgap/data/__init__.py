@@ -1,20 +1,34 @@
 """Labelled image datasets for training: items from a folder tree or a manifest, decoded through medgap.io,
-and patient-grouped splits."""
+patient-grouped splits, and the predictions schema of a run directory (:mod:`medgap.data.predictions`).
 
-from medgap.data.balance import BALANCE_MODES, balance_weights
-from medgap.data.items import LabelledItem, items_from_folder, items_from_manifest, load_items
-from medgap.data.splits import grouped_folds, inner_validation
-from medgap.data.tensors import decode_items, make_loader
+Lazy: ``medgap.data.predictions`` (no torch, no scikit-learn) imports alone, so :mod:`medgap.evaluation` reads
+runs without PyTorch; the rest loads on first use."""
 
-__all__ = [
-    "BALANCE_MODES",
-    "balance_weights",
-    "LabelledItem",
-    "decode_items",
-    "grouped_folds",
-    "inner_validation",
-    "items_from_folder",
-    "items_from_manifest",
-    "load_items",
-    "make_loader",
-]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "BALANCE_MODES": "medgap.data.balance",
+    "balance_weights": "medgap.data.balance",
+    "LabelledItem": "medgap.data.items",
+    "items_from_folder": "medgap.data.items",
+    "items_from_manifest": "medgap.data.items",
+    "load_items": "medgap.data.items",
+    "grouped_folds": "medgap.data.splits",
+    "inner_validation": "medgap.data.splits",
+    "decode_items": "medgap.data.tensors",
+    "make_loader": "medgap.data.tensors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'medgap.data' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -8,7 +8,7 @@ and compute the clinical statistics, returned as an :class:`Evaluation` (tables 
 Parts: :func:`read_run` (one split of predictions.csv, checked, with config.json and split.csv),
 :func:`aggregate` (soft voting per file or patient), :func:`align_runs` (two runs on their shared items),
 :func:`read_reader` (a reader's reads joined to a run). The predictions schema is in
-:mod:`medgap.evaluation.schema`; figures and files of an Evaluation in :mod:`medgap.report.evaluation`.
+:mod:`medgap.data.predictions`; figures and files of an Evaluation in :mod:`medgap.report.evaluation`.
 """
 
 from medgap.evaluation.aggregation import AGGREGATE_LEVELS, AlignedRuns, aggregate, align_runs

@@ -10,7 +10,7 @@ import pandas as pd
 
 from medgap.evaluation.errors import EvaluationError
 from medgap.evaluation.run import Run
-from medgap.evaluation.schema import CLASSES_FILE, prob_column
+from medgap.data.predictions import CLASSES_FILE, prob_column
 
 AGGREGATE_LEVELS = ("item", "file", "patient")
 """Units of analysis: an item as predicted (an image or a frame), a file (an image, a video, a multi-frame

@@ -15,7 +15,7 @@ from medgap.evaluation.aggregation import AGGREGATE_LEVELS, aggregate, align_run
 from medgap.evaluation.errors import EvaluationError
 from medgap.evaluation.reader import read_reader
 from medgap.evaluation.run import Run, read_run
-from medgap.evaluation.schema import HELD_OUT
+from medgap.data.predictions import HELD_OUT
 from medgap.stats import (
     ComparisonResult,
     accuracy_vs_reader_test,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from medgap.evaluation.errors import EvaluationError
-from medgap.evaluation.schema import (
+from medgap.data.predictions import (
     CLASSES_FILE,
     CONFIG_FILE,
     HELD_OUT,
@@ -32,7 +32,7 @@ _CSV_ERRORS = (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeErr
 class Run:
     """One split of a run directory's predictions, checked, with the run's config and split.
 
-    ``predictions`` follows the schema of :mod:`medgap.evaluation.schema` (one row per unit); ``y_true``,
+    ``predictions`` follows the schema of :mod:`medgap.data.predictions` (one row per unit); ``y_true``,
     ``y_pred``, ``prob`` (n, k) and ``groups`` (the patient of each row; an item without one is its own
     patient, ``item:<item_id>``) are the same rows as arrays in the order of ``classes``. ``unit`` is what a
     row is: ``item`` as read, ``file`` or ``patient`` after :func:`medgap.evaluation.aggregate`.
