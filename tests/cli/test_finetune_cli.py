@@ -45,7 +45,7 @@ def _finetune(manifest, out, *extra):
     (("--folds", "1"), "--folds 1"),
     (("--folds", "9"), "more folds than patients"),
     (("--strategy", "fulll"), "--strategy 'fulll' is not one of linear, partial, full, features. Did you mean 'full'?"),
-    (("--devices", "two"), "--devices takes"),
+    (("--devices", "two"), "--devices 'two': a number of devices"),
 ])
 def test_bad_options_exit_2_and_write_nothing(manifest, tmp_path, extra, message):
     out = tmp_path / "run"

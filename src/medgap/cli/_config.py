@@ -25,13 +25,15 @@ import typer
 from medgap._options import ConfigFileError, check_choices, flag_name, from_dict, meta, read_config_file
 
 try:  # typer >= 0.20 vendors click
-    from typer import _click as click
     from typer._click.core import ParameterSource
 except ImportError:  # an older typer depends on click itself
-    import click
     from click.core import ParameterSource
 
 _GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+
+CONFIG_CLASSES: dict[str, tuple[type, tuple[str, ...]]] = {}
+"""command name -> (its config class, the fields it leaves out): every command registers here (a test checks
+that each command's options are exactly its config's fields)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +103,8 @@ def _help(spec: _Spec) -> str:
     choices = meta(spec.field, "choices")
     if choices:
         text += f" [{'|'.join(choices)}]"
+    if spec.required:
+        text += " [required, here or in --config]"
     return escape(text)
 
 
@@ -178,7 +182,7 @@ def build_config(cls: type, values: dict[str, Any], given: set[str], config_file
     if missing:
         s = missing[0]
         what = s.name.upper() if meta(s.field, "argument", False) else flag_name(s.name)
-        raise click.UsageError(f"missing {what} (give it on the command line, or in --config FILE)")
+        raise ConfigFileError(f"missing {what} (give it on the command line, or in --config FILE)")
     cfg = _from_nested(cls, data, source=str(config_file) if config_file else "the options", ignore=ignore)
     check_choices(cfg)
     return cfg
@@ -194,6 +198,7 @@ def config_command(app: typer.Typer, cls: type, run: Callable[[Any], int | None]
     """Register the command ``name`` on ``app``: its options are ``cls``'s fields (and ``--config FILE``); the
     callback builds the config and exits with ``run(cfg)``'s return value (0 when it returns None)."""
     exclude = tuple(exclude)
+    CONFIG_CLASSES[name] = (cls, exclude)
     specs = _specs(cls, exclude)
     params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)]
     params += [_parameter(s) for s in specs]
@@ -206,10 +211,8 @@ def config_command(app: typer.Typer, cls: type, run: Callable[[Any], int | None]
     def callback(ctx: typer.Context, **kwargs: Any) -> None:
         config_file = kwargs.pop("config")
         given = {k for k in kwargs if ctx.get_parameter_source(k) in _GIVEN}
-        try:
-            cfg = build_config(cls, kwargs, given, config_file, exclude=exclude, upgrade=upgrade, ignore=ignore)
-        except ConfigFileError as e:
-            raise click.UsageError(f"--config {e}") from None
+        # a ConfigFileError (a ValueError of medgap's) becomes "error: ..." and exit 2 in medgap.cli
+        cfg = build_config(cls, kwargs, given, config_file, exclude=exclude, upgrade=upgrade, ignore=ignore)
         code = run(cfg)
         raise typer.Exit(code or 0)
 

@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 
 from medgap.cli import app
+from medgap.cli._config import config_command
 from medgap.cli._common import EXIT_OK, EXIT_USAGE, check_writable_folder, console, out_console, plain, print_error
 from medgap.evaluation import Evaluation, EvaluationError, EvaluationOptions, evaluate_run, run_summary
 from medgap.report.evaluation import write_evaluation
@@ -119,8 +120,27 @@ def _test_detail(r: ComparisonResult) -> str:
             f"({rc}/{rc + rw})")
 
 
-@app.command(
-    "evaluate",
+def _run(cfg: EvaluateConfig) -> int:
+    run_dir = Path(cfg.run_dir)
+    try:
+        cfg.check()
+        if run_dir.is_dir():  # an unwritable RUN_DIR is found before the bootstrap, not after
+            _writable(lambda: check_writable_folder(run_dir))
+        ev = cfg.evaluate()
+    except EvaluationError as e:
+        print_error(e)
+        return EXIT_USAGE
+    _writable(lambda: cfg.write(ev))
+    print_evaluation(ev, cfg.confidence)
+    console.print("written: " + ", ".join(plain(p) for p in ev.outputs), soft_wrap=True)
+    return EXIT_OK
+
+
+config_command(
+    app, EvaluateConfig, _run, name="evaluate",
+    help="Clinical evaluation of held-out predictions: accuracy and per-class sensitivity, specificity, PPV, NPV, "
+         "F1, Youden's index and ROC AUC with patient-bootstrap and Wilson CIs, the confusion matrix and ROC plots; "
+         "optional tests against another run or a reader.",
     epilog=(
         "Examples:\n\n"
         "  medgap evaluate runs/lite0                                   # metrics with 95% CIs, plots\n\n"
@@ -132,40 +152,6 @@ def _test_detail(r: ComparisonResult) -> str:
         "evaluation_metrics.csv, confusion_matrix.png and roc_curves.png into RUN_DIR."
     ),
 )
-def evaluate_command(
-    run_dir: Path = typer.Argument(..., help="Run directory of `medgap finetune` (holds predictions.csv)."),
-    against: Path = typer.Option(None, help="Another run on the same items: McNemar, DeLong per class, "
-                                            "differences with patient-bootstrap CIs."),
-    reader: Path = typer.Option(None, help="Reader CSV with columns item_id, pred (class names): chi-square/"
-                                           "Fisher and McNemar against the model on the items read."),
-    reader_correct: int = typer.Option(None, help="Reader's correct reads K (with --reader-total)."),
-    reader_total: int = typer.Option(None, help="Reader's total reads N: chi-square (Fisher if an expected "
-                                                "count < 5) of model vs reader accuracy."),
-    split: str = typer.Option("test", help="Rows of predictions.csv to evaluate (its split column)."),
-    bootstrap: int = typer.Option(2000, help="Bootstrap resamples of patients for the CIs."),
-    seed: int = typer.Option(0, help="Bootstrap seed (same seed, same CIs)."),
-    confidence: float = typer.Option(0.95, help="Confidence level of the intervals."),
-    aggregate_: str = typer.Option("item", "--aggregate", help="item, file (one decision per image or video: the "
-                                   "mean of its frames' probabilities) or patient. The CIs resample patients "
-                                   "either way; outputs get a _file/_patient suffix."),
-) -> None:
-    """Clinical evaluation of held-out predictions: accuracy and per-class sensitivity, specificity, PPV, NPV,
-    F1, Youden's index and ROC AUC with patient-bootstrap and Wilson CIs, the confusion matrix and ROC
-    plots; optional tests against another run or a reader."""
-    cfg = EvaluateConfig(run_dir, against, reader, reader_correct, reader_total, split, bootstrap, seed, confidence,
-                         aggregate_)
-    try:
-        cfg.check()
-        if Path(run_dir).is_dir():  # an unwritable RUN_DIR is found before the bootstrap, not after
-            _writable(lambda: check_writable_folder(Path(run_dir)))
-        ev = cfg.evaluate()
-    except EvaluationError as e:
-        print_error(e)
-        raise typer.Exit(EXIT_USAGE) from None
-    _writable(lambda: cfg.write(ev))
-    print_evaluation(ev, confidence)
-    console.print("written: " + ", ".join(plain(p) for p in ev.outputs), soft_wrap=True)
-    raise typer.Exit(EXIT_OK)
 
 
 def _writable(write: Callable[[], object]) -> None:
