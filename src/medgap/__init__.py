@@ -9,8 +9,9 @@ module on first use)::
 
 ``score`` (in memory) and ``score_collection`` (resumable, on disk); ``compare`` (the groups on every metric
 column: :func:`medgap.stats.compare_metrics`); ``create_metric`` / ``list_metrics``; ``read_frames`` / ``to_gray255``
-(files or plain arrays) / ``collect``; ``evaluate_run``; ``load_run`` (a trained run as (model, transform,
-classes)).
+(files or plain arrays) / ``collect``; ``create_model`` (a timm backbone through the initialisation registry);
+``finetune(FinetuneConfig(...))`` (the training run of ``medgap finetune``); ``evaluate_run``; ``load_run`` (a
+trained run as (model, transform, classes)).
 """
 
 from __future__ import annotations
@@ -36,8 +37,11 @@ _LAZY = {
     "collect": "medgap.io",
     "evaluate_run": "medgap.evaluation",
     "load_run": "medgap.train",
+    "create_model": "medgap.models",
+    "FinetuneConfig": "medgap.train",
+    "finetune": "medgap.train",
 }
-_RENAMED = {"compare": "compare_metrics"}  # exported name -> the module's name for it
+_RENAMED = {"compare": "compare_metrics", "finetune": "run_finetune"}  # exported name -> the module's name for it
 
 __all__ = ["__version__", *_LAZY]
 
@@ -48,7 +52,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ loads t
     from medgap.scoring import score_collection
     from medgap.scoring.memory import score
     from medgap.stats import compare_metrics as compare
-    from medgap.train import load_run
+    from medgap.models import create_model
+    from medgap.train import FinetuneConfig, load_run
+    from medgap.train import run_finetune as finetune
 
 
 def __getattr__(name: str) -> Any:  # PEP 562
