@@ -1,7 +1,7 @@
 """A real network metric for the tests: a small convolutional net with fixed-seed weights (``testnet``).
 
 Importing this module registers it (worker processes that unpickle the metric import it too: tests/ is on
-their sys.path as on the parent's). ``TinyQualityNet.loads`` counts the models built in this process, a
+their sys.path as on the parent's, since pytest puts it there before the fork server starts). ``TinyQualityNet.loads`` counts the models built in this process, a
 real count of :meth:`TestNet.load` calls, not a mock.
 """
 
@@ -84,3 +84,13 @@ def plain_scores(images: Sequence[np.ndarray], seed: int = 0) -> list[float]:
     net = TinyQualityNet(seed).double().eval()
     with torch.no_grad():
         return [float(net(torch.from_numpy(np.asarray(x, np.float64))[None, None])[0]) for x in images]
+
+
+def score_in_worker(item: tuple) -> tuple[int, int, dict[str, float]]:
+    """Run in a worker process (the metric arrives pickled, without its model): (pid, models built in this
+    process so far, the scores)."""
+    import os
+
+    metric, image = item
+    values = metric.compute(image)
+    return os.getpid(), TinyQualityNet.loads, values

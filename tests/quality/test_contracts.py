@@ -4,7 +4,9 @@
 - the columns it declares are the keys it returns, in order (``columns[0]`` is the score);
 - it pickles (the scoring engine sends it to worker processes) and the copy scores the same;
 - its version changes with its parameters, so that a resumed run rescores files scored with other parameters,
-  including a model file rewritten at the same path.
+  including a model file rewritten at the same path; the file is hashed once, when the metric is made;
+- a network metric (tests/_network_metric.py's ``testnet`` is registered here, so every test below covers one)
+  scores the same one frame at a time as in a batch.
 
 Each factory's parameters must have non-default values below (``PARAMETERS``): a new metric with parameters
 fails ``test_every_parameter_of_every_metric_is_exercised`` until it is added there.
@@ -25,6 +27,11 @@ from skimage import data as skdata
 
 from medgap.quality import create_metric, get_metric_info, list_metrics
 from medgap.quality.niqe import default_model as niqe_default_model
+
+try:  # a real network metric (a fixed-seed torch conv net), so the contracts cover the network kind too
+    import _network_metric  # noqa: F401
+except ImportError:  # no torch: the hand-crafted metrics only
+    pass
 
 METRICS = list_metrics()
 
@@ -61,7 +68,10 @@ PARAMETERS: dict[str, Callable[[Path, int], dict]] = {
     # metric -> (folder, variant 1 or 2) -> non-default parameters; two variants differ from each other
     "brisque": lambda folder, k: _brisque_files(folder, 3.0 * k),
     "niqe": lambda folder, k: _niqe_file(folder, 0.05 * k),
+    "testnet": lambda folder, k: {"seed": k},  # another seed, other weights
 }
+FILE_PARAMETERS = ["brisque", "niqe"]
+"""Metrics whose parameters name model files."""
 
 
 def _same(a: dict[str, float], b: dict[str, float]) -> bool:
@@ -108,7 +118,7 @@ def test_version_changes_with_every_parameter(name, tmp_path):
     assert len(set(scores)) == 3  # the parameters do change the score, so the versions must differ
 
 
-@pytest.mark.parametrize("name", sorted(PARAMETERS))
+@pytest.mark.parametrize("name", FILE_PARAMETERS)
 def test_a_model_file_rewritten_in_place_is_read_again(name, tmp_path):
     """A notebook fits a model, scores, refits into the same file and scores again: the second metric uses the
     new file (the loaders cached by path only and kept the first)."""
@@ -121,10 +131,45 @@ def test_a_model_file_rewritten_in_place_is_read_again(name, tmp_path):
     assert _same(after, fresh) and not _same(after, before)
 
 
-@pytest.mark.parametrize("name", sorted(PARAMETERS))
+@pytest.mark.parametrize("name", FILE_PARAMETERS)
 def test_version_changes_when_a_model_file_is_rewritten_in_place(name, tmp_path):
     """The version counts a model file's content, not only its path: a model refitted into the same file makes a
     resumed run rescore (the version hashed str(path) only, and kept the old model's scores)."""
     before = create_metric(name, **PARAMETERS[name](tmp_path / "same", 1)).version
     after = create_metric(name, **PARAMETERS[name](tmp_path / "same", 2)).version
     assert before != after
+
+
+@pytest.mark.parametrize("name", FILE_PARAMETERS)
+def test_the_model_file_is_hashed_once_when_the_metric_is_made(name, tmp_path):
+    """The version is bound at creation (it was re-read and re-hashed each time it was asked for, ~0.3 ms per
+    image): a metric keeps its version when its file changes or goes; a metric made after gets the new one."""
+    params = PARAMETERS[name](tmp_path / "m", 1)
+    metric = create_metric(name, **params)
+    version = metric.version
+    PARAMETERS[name](tmp_path / "m", 2)  # rewritten in place
+    assert metric.version == version and pickle.loads(pickle.dumps(metric)).version == version
+    assert create_metric(name, **params).version != version
+    for path in params.values():
+        Path(path).unlink()
+    assert metric.version == version
+
+
+@pytest.mark.parametrize("name", list_metrics(network=True))
+def test_a_network_metric_scores_a_batch_as_frame_by_frame(name):
+    metric = create_metric(name)
+    assert metric.network and metric.info.network
+    images = [_image(name), _image(name)[::-1].copy(), _image(name)[:200, :180].copy()]
+    one = [metric(x) for x in images]
+    for size in (1, 2, 3):
+        got = metric.batch(images, batch_size=size, device="cpu")
+        assert [list(r) for r in got] == [list(metric.info.columns)] * 3
+        for a, b in zip(got, one):
+            assert a == pytest.approx(b, rel=1e-5, abs=1e-6)
+
+
+def test_the_network_flag_is_the_registry_s():
+    network = set(list_metrics(network=True))
+    assert network == {n for n in METRICS if get_metric_info(n).network}
+    assert {"brisque", "niqe", "piqe", "imagestats"}.isdisjoint(network)
+    assert set(list_metrics(network=False)) | network == set(METRICS)

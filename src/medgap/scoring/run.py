@@ -510,7 +510,8 @@ def scored_rows(tasks: Sequence[_Task], *, workers: int = 1, prefetch: bool = Tr
                 for i in [i for i in hand_done if i in net_done]:
                     yield _merge(hand_done.pop(i), net_done.pop(i), network)
 
-            for i, rows in engine.imap_unordered(_score_indexed, list(enumerate(tasks)), on_crash=_crashed_indexed):
+            for i, rows in engine.imap_unordered(_score_indexed, list(enumerate(hand_tasks)),
+                                                 on_crash=_crashed_indexed):
                 hand_done[i] = rows
                 take(block=False)
                 yield from joined()
