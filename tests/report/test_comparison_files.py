@@ -46,8 +46,10 @@ def test_a_different_comparison_is_refused_unless_overwrite(scores, tmp_path):
         write_comparisons(other, out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     write_comparisons(other, out, overwrite=True)
-    assert sorted(p.name for p in out.iterdir()) == ["brisque_effect_sizes.csv", "brisque_games_howell.csv",
-                                                     "brisque_groups.csv", "brisque_tukey.csv", "comparison.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["brisque_assumptions.csv", "brisque_dunn.csv",
+                                                     "brisque_effect_sizes.csv", "brisque_games_howell.csv",
+                                                     "brisque_groups.csv", "brisque_tukey.csv",
+                                                     "brisque_vs_reference.csv", "comparison.json"]
 
 
 @pytest.mark.skipif(shutil.which("git") is None or not (ROOT / ".git").exists(), reason="needs the git checkout")

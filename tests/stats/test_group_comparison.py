@@ -29,7 +29,8 @@ def test_parts_equal_the_standalone_functions(comparison, study, samples):
 
 def test_machine_outputs_keep_full_precision(comparison):
     frames = comparison.to_frames()
-    assert set(frames) == {"groups", "omnibus", "tukey", "games_howell", "effect_sizes", "effect_sizes_vs_reference"}
+    assert set(frames) == {"groups", "omnibus", "tukey", "games_howell", "effect_sizes", "effect_sizes_vs_reference",
+                           "vs_reference", "dunn", "assumptions", "mixed_model"}
     omnibus = frames["omnibus"].set_index("test")
     assert omnibus.loc["one-way ANOVA", "statistic"] == comparison.anova.F
     assert omnibus.loc["Kruskal-Wallis", "effect_size"] == comparison.kruskal.epsilon_squared
@@ -50,10 +51,14 @@ def test_paper_table_on_study_data(comparison):
 
 def test_paper_table_hand_case():
     """natural [20, 22, 24]: 22 +/- t(.975, 2) 2 / sqrt(3) = 22 +/- 4.968; pocus [50, 52, 54, 56]: 53 +/- 4.109;
-    d = 31 / sqrt(5.6) = 13.100, SE = sqrt(7/12 + d^2/14) = 3.583, CI d +/- t(.975, 5) SE = 3.89 to 22.31."""
+    d = 31 / sqrt(5.6) = 13.100, SE = sqrt(7/12 + d^2/14) = 3.583, CI d +/- t(.975, 5) SE = 3.89 to 22.31 (the
+    large-sample interval, interval="approx"; by default groups this small show the noncentral-t interval,
+    checked in test_intervals.py)."""
     data = pd.DataFrame({"group": ["natural"] * 3 + ["pocus"] * 4 + ["cxr"],
                          "brisque": [20.0, 22, 24, 50, 52, 54, 56, 13]})
-    table = paper_table(compare_groups(data, "brisque", "group", reference="natural"))
+    comparison = compare_groups(data, "brisque", "group", reference="natural")
+    assert comparison.vs_reference.set_index("group_b").d_ci_method.to_dict() == {"cxr": "", "pocus": "noncentral t"}
+    table = paper_table(comparison, interval="approx")
     assert table.to_dict("records") == [
         {"group": "cxr", "n": 1, "mean (95% CI)": "13.0", "d vs natural (95% CI)": "n/a"},  # n < 2: flagged, no d
         {"group": "natural", "n": 3, "mean (95% CI)": "22.0 (17.0 to 27.0)", "d vs natural (95% CI)": "reference"},

@@ -1,5 +1,14 @@
-"""A group comparison written as files: per column ``<stem>_groups.csv``, ``_tukey.csv``, ``_games_howell.csv``,
-``_effect_sizes.csv``, and ``comparison.json`` with every column (full precision)."""
+"""A group comparison written as files: per column ``<stem>_groups.csv`` (n units and n frames per group),
+``_tukey.csv``, ``_games_howell.csv``, ``_effect_sizes.csv`` (every pair), ``_vs_reference.csv`` (each group
+against the reference: n units (frames), Cohen's d with its reported, noncentral-t, bootstrap and
+large-sample CIs, Cliff's delta with CI, the mixed model's contrast, the declared test's P and Holm P with its
+family), ``_dunn.csv`` (Dunn's test, Holm P, Cliff's delta per pair), ``_assumptions.csv`` (Brown-Forsythe,
+Shapiro-Wilk), and ``comparison.json`` with every column at full precision (keyed by column; for a
+``MetricComparison`` each column also holds ``summary``: unit, counts, primary metric, test, Holm families,
+notes).
+
+comparison.json is strict JSON (``json.loads`` of any parser reads it): an undefined or infinite value (an F
+of a table whose groups are each constant) is ``null``."""
 
 from __future__ import annotations
 
@@ -8,10 +17,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from medgap.report._files import inside, safe_file_stem, writing
-from medgap.stats import GroupComparison
+from medgap._json import jsonable
+from medgap.stats import GroupComparison, MetricComparison
 
 COMPARISON_JSON = "comparison.json"
-_TABLES = ("groups", "tukey", "games_howell", "effect_sizes")
+_TABLES = ("groups", "tukey", "games_howell", "effect_sizes", "vs_reference", "dunn", "assumptions")
+
 
 
 class ComparisonExistsError(ValueError):
@@ -27,15 +38,21 @@ def comparison_file_stems(columns: list[str]) -> dict[str, str]:
 
 def comparison_json(result: Mapping[str, GroupComparison]) -> str:
     """The text of ``comparison.json``: column -> the comparison's ``to_dict()`` and its ``file_stem`` (and
-    ``lower_is_better`` for a ``MetricComparison``)."""
+    ``lower_is_better``, ``primary`` and the result's ``summary()`` for a ``MetricComparison``). Strict JSON:
+    NaN and +/-inf are null."""
     stems = comparison_file_stems(list(result))
     directions = getattr(result, "lower_is_better", None)
+    primary = getattr(result, "primary", None)
+    summary = result.summary() if isinstance(result, MetricComparison) else None
     doc = {}
     for c, r in result.items():
-        doc[c] = {**r.to_dict(), "file_stem": stems[c]}
+        doc[c] = {**r.to_dict(keep_infinity=False), "file_stem": stems[c]}
         if directions is not None:
             doc[c]["lower_is_better"] = directions.get(c)
-    return json.dumps(doc, indent=1, default=float)
+            doc[c]["primary"] = c == primary
+        if summary is not None:
+            doc[c]["summary"] = summary
+    return json.dumps(jsonable(doc), indent=1, allow_nan=False)
 
 
 def _earlier(out_dir: Path) -> tuple[str | None, dict]:

@@ -7,7 +7,11 @@ Hedges' g), and ``format_p`` / ``format_ci`` / ``paper_table`` for the paper-sty
 SciPy, statsmodels and pingouin in tests/stats/.
 
 ``compare_metrics`` compares every metric column of a scores table at once (columns and their direction
-from the metric registry) and returns its notes instead of printing.
+from the metric registry) on a unit of analysis (``units``: patient, file or frame; frames are averaged per
+unit before the tests), with a mixed model over frames (``mixed``), bootstrap CIs over units and exact
+noncentral-t CIs of d (``effect_size``), Holm-adjusted P values against the reference for the primary metric
+and the secondary ones (``multiplicity``), Dunn's test with Cliff's delta (``rank``) and assumption checks
+(``assumptions``); it returns its notes instead of printing.
 
 Evaluating a classifier (``classification``, ``classifier_comparison``, ``bootstrap``): per-class and overall
 metrics with patient-bootstrap and Wilson CIs, McNemar, chi-square/Fisher against a reader, DeLong.
@@ -30,25 +34,31 @@ from medgap.stats.classifier_comparison import (
     delong_test,
     mcnemar_test,
 )
-from medgap.stats.comparison import GroupComparison, anova_line, compare_groups, paper_table
+from medgap.stats._errors import ComparisonError
+from medgap.stats.assumptions import assumption_checks
+from medgap.stats.comparison import SMALL_GROUP, TESTS, GroupComparison, anova_line, compare_groups, paper_table
 from medgap.stats.effect_size import (
     EffectSize,
+    cluster_bootstrap_effects,
     effect_size,
     effect_size_ci,
     effect_sizes_vs_reference,
     hedges_correction,
+    noncentral_t_ci,
     pairwise_effect_sizes,
 )
-from medgap.stats.format import decimals_for, format_ci, format_p, format_value
+from medgap.stats.format import decimals_for, format_ci, format_n, format_p, format_value
 from medgap.stats.groups import describe_groups, split_groups
 from medgap.stats.metric_comparison import (
     DEFAULT_REFERENCE,
-    ComparisonError,
+    ComparisonOptions,
     MetricComparison,
     check_reference,
     compare_metrics,
     metric_columns,
 )
+from medgap.stats.mixed import MixedModelResult, mixed_model
+from medgap.stats.multiplicity import holm
 from medgap.stats.omnibus import (
     AnovaResult,
     KruskalResult,
@@ -58,6 +68,8 @@ from medgap.stats.omnibus import (
     welch_anova,
 )
 from medgap.stats.posthoc import games_howell, tukey_hsd
+from medgap.stats.rank import cliffs_delta, dunn_test
+from medgap.stats.units import UNITS, UnitError, Units, resolve_units
 
 __all__ = [
     "ComparisonResult",
@@ -76,7 +88,23 @@ __all__ = [
     "roc_curve",
     "wilson_interval",
     "DEFAULT_REFERENCE",
+    "SMALL_GROUP",
+    "TESTS",
+    "UNITS",
     "ComparisonError",
+    "ComparisonOptions",
+    "MixedModelResult",
+    "UnitError",
+    "Units",
+    "assumption_checks",
+    "cliffs_delta",
+    "cluster_bootstrap_effects",
+    "dunn_test",
+    "format_n",
+    "holm",
+    "mixed_model",
+    "noncentral_t_ci",
+    "resolve_units",
     "MetricComparison",
     "check_reference",
     "compare_metrics",

@@ -89,3 +89,8 @@ def format_ci(estimate: float, low: float, high: float, digits: int | None = 1, 
     if not has_ci:
         return _fixed(estimate, digits)
     return f"{_fixed(estimate, digits)} ({_fixed(low, digits)} to {_fixed(high, digits)})"
+
+
+def format_n(units: int, frames: int) -> str:
+    """``n = units (frames)`` without the ``n =``: ``12 (340)`` (12 patients or files holding 340 frames)."""
+    return f"{units} ({frames})"
