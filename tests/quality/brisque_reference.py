@@ -1,15 +1,28 @@
 """A straightforward float64 statement of the BRISQUE release (brisque_feature.m, estimateggdparam.m,
 estimateaggdparam.m, MATLAB imresize), written independently of medgap's fused kernels: 2-D correlation with
 scipy, np.roll for circshift, explicit per-output-pixel resize weights. Slow and obvious on purpose; used only
-to check the fast path. Policy as documented in medgap.quality.brisque: MSCN = 0 where |I - mu| <= noise_floor
-and where the zero-padded 7x7 neighbourhood spans at most ``flat_tol``."""
+to check the fast path.
+
+The release has no floor: ``MSCN = (I - mu) ./ (sigma + 1)``. Where ``I - mu`` is 0 in exact arithmetic float64
+leaves rounding noise of arbitrary sign, so MSCN is set to exactly 0 there (the stated policy); this module decides
+those pixels on its own terms, without any tolerance on ``I - mu``:
+
+- the zero-padded 7x7 window is constant (max - min of numpy sliding windows over an explicitly padded copy, at
+  most ``FLAT_REL_TOL * (1 + max |I|)`` of that scale's image);
+- or ``I - mu`` vanishes exactly (``exact_zero_mask``). The Gaussian weights are ``q ** (dx^2 + dy^2) / Z`` with
+  ``q = exp(-1 / (2 sigma^2))`` transcendental (Lindemann), so for rational pixel values ``sum w_k (I - I_k) = 0``
+  iff, for each of the ten distances ``dx^2 + dy^2``, the window's values at that distance sum to ``n_d * I``.
+  That is a test on the data alone (sums of a few pixel values, exact in float64 for integer images and for
+  the dyadic half-scale interior).
+
+Nothing else is zeroed: a pixel whose ``I - mu`` is merely tiny keeps its value.
+"""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from scipy.ndimage import maximum_filter, minimum_filter
 from scipy.signal import correlate2d
 from scipy.special import gamma
 
@@ -55,11 +68,42 @@ def imresize_half(img: np.ndarray) -> np.ndarray:
     return resize_matrix(img.shape[0]) @ img @ resize_matrix(img.shape[1]).T
 
 
-def flat_mask(img: np.ndarray, flat_tol: float) -> np.ndarray:
-    """Range (max - min) of each zero-padded 7x7 window is at most flat_tol."""
-    hi = maximum_filter(img, size=7, mode="constant", cval=0.0)
-    lo = minimum_filter(img, size=7, mode="constant", cval=0.0)
-    return (hi - lo) <= flat_tol
+FLAT_REL_TOL = 1e-10
+"""A window is constant when its range is at most this times (1 + max |I|): about 1e3 times float64's rounding of
+the half-scale image (resize noise of a constant area is a few ulp of max |I|), and far below the smallest
+genuine step of integer data at either scale (1/65536 grey levels after the 0.5 resize, whose weights are
+(111, 29, -9, -3) / 256 along each axis)."""
+
+
+def flat_mask(img: np.ndarray, flat_rel_tol: float = FLAT_REL_TOL, pad_mode: str = "constant") -> np.ndarray:
+    """True where the 7x7 window around the pixel is constant (range <= tol, see FLAT_REL_TOL); ``pad_mode`` as
+    numpy.pad ("constant": zero padding, BRISQUE's filter2; "edge": NIQE's imfilter 'replicate')."""
+    view = np.lib.stride_tricks.sliding_window_view
+    p = np.pad(img, 3, mode=pad_mode)
+    hi = view(view(p, 7, axis=0).max(axis=-1), 7, axis=1).max(axis=-1)  # 7x7 max = max over columns of row maxima
+    lo = view(view(p, 7, axis=0).min(axis=-1), 7, axis=1).min(axis=-1)
+    return hi - lo <= flat_rel_tol * (1.0 + np.abs(img).max())
+
+
+def exact_zero_mask(img: np.ndarray, pad_mode: str = "constant") -> np.ndarray:
+    """True where ``I - mu`` is 0 in exact arithmetic for the 7x7 Gaussian (any sigma): at each distance class
+    ``d = dx^2 + dy^2`` the window's values sum to ``n_d * I``. ``pad_mode``: numpy.pad's ("constant" = zero
+    padding as filter2 'same', "edge" = imfilter 'replicate'). Equality is taken to 4 ulp of the values summed,
+    which only absorbs the half-scale image's own representation error."""
+    h, w = img.shape
+    p = np.pad(img, 3, mode=pad_mode)
+    ok = np.ones((h, w), dtype=bool)
+    eps = np.finfo(np.float64).eps
+    for d in sorted({dy * dy + dx * dx for dy in range(4) for dx in range(4)} - {0}):
+        offsets = [(dy, dx) for dy in range(-3, 4) for dx in range(-3, 4) if dy * dy + dx * dx == d]
+        total = np.zeros((h, w))
+        mag = len(offsets) * np.abs(img)
+        for dy, dx in offsets:
+            v = p[3 + dy : 3 + dy + h, 3 + dx : 3 + dx + w]
+            total += v
+            mag = mag + np.abs(v)
+        ok &= np.abs(total - len(offsets) * img) <= 4 * eps * mag
+    return ok
 
 
 def ggd(vec: np.ndarray) -> tuple[float, float]:
@@ -78,7 +122,8 @@ def aggd(vec: np.ndarray) -> tuple[float, float, float]:
     return GAM[np.argmin((R_AGGD - rhatnorm) ** 2)], left, right
 
 
-def features(gray: np.ndarray, flat_tol: float = 2.0**-20, noise_floor: float = 1e-8) -> tuple[np.ndarray, float]:
+def features(gray: np.ndarray, flat_rel_tol: float = FLAT_REL_TOL) -> tuple[np.ndarray, float]:
+    """The 36 features and the fraction of full-scale pixels with a constant window."""
     img = np.asarray(gray, dtype=np.float64)
     window = fspecial_gaussian()
     feat: list[float] = []
@@ -87,9 +132,8 @@ def features(gray: np.ndarray, flat_tol: float = 2.0**-20, noise_floor: float = 
         mu = correlate2d(img, window, mode="same", boundary="fill")
         sigma = np.sqrt(np.abs(correlate2d(img * img, window, mode="same", boundary="fill") - mu * mu))
         structdis = (img - mu) / (sigma + 1)
-        structdis[np.abs(img - mu) <= noise_floor] = 0.0  # zero in exact arithmetic: rounding noise only
-        flat = flat_mask(img, flat_tol)
-        structdis[flat] = 0.0
+        flat = flat_mask(img, flat_rel_tol)
+        structdis[flat | exact_zero_mask(img)] = 0.0  # I - mu is 0 in exact arithmetic: rounding noise only
         if scale == 0:
             flat0 = flat.mean()
         alpha, overall = ggd(structdis.ravel())

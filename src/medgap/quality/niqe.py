@@ -22,9 +22,12 @@ MATLAB's Image Processing Toolbox ``niqe()`` (R2017b+) is a reimplementation wit
 for images under 192 px and a model-held sharpness threshold; it gives other numbers (7.2 against the
 release's 15.75 on the I03 anchor, per IQA-PyTorch's calibration table). medgap does not reproduce it.
 
-Flat areas: where the 7x7 neighbourhood is constant and non-zero, MATLAB's MSCN is floating-point rounding
-noise whose signs depend on the summation order. medgap applies BRISQUE's policy (``MSCN = 0`` where
-``|I - mu| <= 1e-8``, see docs/brisque.md), so those values count on neither side, as exact zeros do.
+Exact zeros: where ``I - mu`` is 0 in exact arithmetic (a constant replicate-padded 7x7 window, or an exact
+cancellation in a symmetric one), MATLAB's MSCN is floating-point rounding noise whose signs depend on the
+summation order. medgap applies BRISQUE's rule at both scales (``medgap.quality.brisque``, docs/brisque.md):
+MSCN is exactly 0 where the window spans at most ``FLAT_REL_TOL * (1 + max |I|)`` or ``|I - mu| <= CANCEL_TOL
+* sqrt(I^2 + E[I^2])``, so those values count on neither side, as exact zeros do. (Metric version 2 used a
+fixed ``|I - mu| <= 1e-8``, which also zeroed genuine small deviations at the half scale.)
 
 :func:`fit_niqe_model` fits a model from a user's own good images as ``estimatemodelparam.m`` does.
 """
@@ -41,6 +44,7 @@ from importlib import resources
 from pathlib import Path
 from typing import BinaryIO
 
+import cv2
 import numpy as np
 
 from medgap.quality._matlab import (
@@ -52,7 +56,7 @@ from medgap.quality._matlab import (
     imgaussfilt,
     imresize_half,
 )
-from medgap.quality.brisque import NOISE_FLOOR
+from medgap.quality.brisque import CANCEL_TOL, FLAT_REL_TOL
 from medgap.quality.registry import register_metric
 
 __all__ = ["NiqeModel", "default_model", "fit_niqe_model", "niqe", "niqe_features"]
@@ -164,13 +168,20 @@ def _block_features(blocks: np.ndarray) -> np.ndarray:
     return feats
 
 
+_WINDOW = np.ones((7, 7), np.uint8)
+
+
 def _mscn(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(MSCN, sigma) with imfilter(., fspecial('gaussian', 7, 7/6), 'replicate')."""
+    """(MSCN, sigma) with imfilter(., fspecial('gaussian', 7, 7/6), 'replicate'); exact zeros as the module says."""
     mu = imgaussfilt(img)
-    sigma = np.sqrt(np.abs(imgaussfilt(img * img) - mu * mu))
+    second = imgaussfilt(img * img)
+    sigma = np.sqrt(np.abs(second - mu * mu))
     dev = img - mu
     norm = dev / (sigma + 1.0)
-    norm[np.abs(dev) <= NOISE_FLOOR] = 0.0  # flat areas: rounding noise only (module docstring)
+    norm[dev * dev <= CANCEL_TOL**2 * (img * img + second)] = 0.0  # below the rounding error of mu
+    span = (cv2.dilate(img, _WINDOW, borderType=cv2.BORDER_REPLICATE)
+            - cv2.erode(img, _WINDOW, borderType=cv2.BORDER_REPLICATE))
+    norm[span <= FLAT_REL_TOL * (1.0 + np.abs(img).max())] = 0.0  # constant window
     return norm, sigma
 
 
@@ -279,7 +290,7 @@ def _score(gray: np.ndarray, model_path: str | None = None) -> dict[str, float]:
 
 @register_metric(
     "niqe",
-    version="2",
+    version="3",  # 3: exact zeros decided from the window, not by a fixed 1e-8 floor
     columns=("niqe", "niqe_nan_block_fraction"),
     lower_is_better=True,
     range=(0.0, None),

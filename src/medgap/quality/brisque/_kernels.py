@@ -22,9 +22,6 @@ _FM = {"reassoc", "contract", "nsz"}
 # here (sigma + 1, counts checked by the caller) are never zero.
 _JIT = dict(cache=True, fastmath=_FM, nogil=True, error_model="numpy")
 
-# A flat window (range <= flat_tol, about 1e-6) has a true local variance below 1e-12 and a computed one below
-# ~1e-10 (rounding of E[I^2] - mu^2 at I <= 255 in float64); only pixels under this bound get the exact test.
-_VAR_GATE = 1e-9
 
 
 @njit(**_JIT)
@@ -73,12 +70,14 @@ def _flat_row(img, i, flat_tol, cmax, cmin, flat):
 
 
 @njit(**_JIT)
-def mscn(img, g, flat_tol, noise, out):
+def mscn(img, g, flat_tol, var_gate, cancel, out):
     """MSCN coefficients ``(I - mu) / (sigma + 1)`` of the release (zero padding), written into ``out``.
 
-    Where ``|I - mu| <= noise`` (zero in exact arithmetic; only rounding remains) and where the zero-padded
-    7x7 neighbourhood spans at most ``flat_tol`` grey levels (flat), MSCN is exactly 0 (see
-    ``brisque_features``). Returns the number of flat pixels.
+    MSCN is exactly 0 where ``I - mu`` is 0 in exact arithmetic and float64 leaves only rounding noise of
+    arbitrary sign (see ``medgap.quality.brisque``): where the zero-padded 7x7 window spans at most ``flat_tol``
+    (constant), and where ``(I - mu)^2 <= cancel^2 * (I^2 + E[I^2])`` (``I - mu`` below the rounding error of
+    ``mu``: an exact cancellation). ``var_gate`` bounds the computed local variance of every constant window;
+    only rows with such a pixel get the exact range test. Returns the number of constant-window pixels.
     """
     h, w = img.shape
     pad = np.zeros(w + 6)
@@ -89,6 +88,7 @@ def mscn(img, g, flat_tol, noise, out):
     cmax = np.empty(w + 6)
     cmin = np.empty(w + 6)
     flat = np.empty(w, dtype=np.bool_)
+    c2 = cancel * cancel
     for r in range(min(3, h)):
         _row_pass(img[r], g, pad, h1[r % 7], h2[r % 7])
     nflat = 0
@@ -112,10 +112,11 @@ def mscn(img, g, flat_tol, noise, out):
         orow = out[i]
         ngate = 0
         for j in range(w):
+            x = row[j]
             var = abs(s2[j] - mu[j] * mu[j])
-            d = row[j] - mu[j]
-            orow[j] = 0.0 if abs(d) <= noise else d / (np.sqrt(var) + 1.0)
-            ngate += 1 if var <= _VAR_GATE else 0
+            d = x - mu[j]
+            orow[j] = 0.0 if d * d <= c2 * (x * x + s2[j]) else d / (np.sqrt(var) + 1.0)
+            ngate += 1 if var <= var_gate else 0
         if ngate:  # rare outside flat areas: the exact range test runs only on such rows
             _flat_row(img, i, flat_tol, cmax, cmin, flat)
             for j in range(w):
