@@ -59,3 +59,51 @@ def test_default_outputs_are_git_ignored():
     r = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=ROOT, capture_output=True, text=True,
                        timeout=60)
     assert sorted(r.stdout.split()) == sorted(paths), r.stdout + r.stderr
+
+
+def _strict(text: str) -> dict:
+    def refuse(name: str) -> None:
+        raise ValueError(f"non-standard JSON constant {name}")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_comparison_json_is_strict_when_a_statistic_is_infinite(tmp_path):
+    """Defect: constant groups with different means (F = inf) wrote Infinity, which strict parsers refuse."""
+    df = pd.DataFrame({"group": ["natural"] * 3 + ["ct"] * 3, "path": [f"{i}.png" for i in range(6)],
+                       "brisque": [1.0, 1, 1, 2, 2, 2]})
+    result = compare_metrics(df, n_boot=50)
+    assert result["brisque"].anova.F == np.inf
+    write_comparisons(result, tmp_path / "out")
+    doc = _strict((tmp_path / "out" / "comparison.json").read_text())
+    assert doc["brisque"]["anova"]["F"] is None and doc["brisque"]["vs_reference"][0]["cohen_d"] is None
+    _strict(json.dumps(result.to_dict(), allow_nan=False))  # what `medgap compare --format json` prints
+
+
+def test_files_carry_units_mixed_model_holm_dunn_and_assumptions(tmp_path):
+    rng = np.random.default_rng(8)
+    rows = []
+    for g, mean in (("natural", 30.0), ("ct", 40.0)):
+        for clip in range(6):
+            level = rng.normal(mean, 5)
+            rows += [dict(group=g, path=f"{g}/{clip}.mp4", group_id=f"{g}-p{clip // 2}", brisque=level + rng.normal(0, 1),
+                          entropy=rng.normal(6, 1)) for _ in range(4)]
+    result = compare_metrics(pd.DataFrame(rows), n_boot=100)
+    write_comparisons(result, tmp_path / "out")
+    doc = _strict((tmp_path / "out" / "comparison.json").read_text())
+    b = doc["brisque"]
+    assert b["unit"] == "patient" and b["primary"] is True and doc["entropy"]["primary"] is False
+    assert b["summary"]["unit_column"] == "group_id" and b["summary"]["families"]["primary"]["size"] == 1
+    assert b["summary"]["counts"] == [{"group": "ct", "n_units": 3, "n_frames": 24},
+                                      {"group": "natural", "n_units": 3, "n_frames": 24}]
+    assert b["mixed_model"]["converged"] in (True, False) and b["mixed_model"]["contrasts"][0]["group"] == "ct"
+    vs = pd.read_csv(tmp_path / "out" / "brisque_vs_reference.csv")
+    assert vs.loc[0, ["group_b", "n_units_b", "n_frames_b", "d_ci_method"]].tolist() == ["ct", 3, 24, "noncentral t"]
+    for column in ("p_holm", "holm_family", "mixed_estimate", "mixed_ci_low", "cliffs_delta", "cliffs_ci_low",
+                   "d_nct_low", "d_boot_low"):
+        assert column in vs
+    assert vs.mixed_estimate.iloc[0] == pytest.approx(result["brisque"].mixed.contrasts.estimate.iloc[0], rel=1e-12)
+    assert list(pd.read_csv(tmp_path / "out" / "brisque_dunn.csv").columns)[-3:] == ["p", "p_holm", "cliffs_delta"]
+    checks = pd.read_csv(tmp_path / "out" / "entropy_assumptions.csv")
+    assert checks.test.tolist() == ["Brown-Forsythe (Levene, median-centred)", "Shapiro-Wilk", "Shapiro-Wilk"]
+    groups = pd.read_csv(tmp_path / "out" / "brisque_groups.csv")
+    assert groups[["group", "n", "n_frames"]].values.tolist() == [["ct", 3, 24], ["natural", 3, 24]]

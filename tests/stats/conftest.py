@@ -32,3 +32,30 @@ def clean(study: pd.DataFrame) -> pd.DataFrame:
 def samples(clean: pd.DataFrame) -> dict[str, np.ndarray]:
     """Finite scores per group in sorted group order (the order medgap.stats, pingouin and statsmodels use)."""
     return {g: v.to_numpy() for g, v in clean.groupby("group").brisque}
+
+
+@pytest.fixture(scope="session")
+def clips() -> pd.DataFrame:
+    """Frames of clips (one row per frame: group, group_id, path, frame, brisque), seeded.
+
+    natural: 24 one-frame photos of 24 patients; ct: 8 patients x 2 files x 1-3 frames; pocus: 6 patients, 10
+    clips, one of them 60 frames long at a high level and nine of 3 frames. Frames of a clip share its level
+    (clip SD 8, frame SD 2: intra-clip correlation about 0.94), so the long clip dominates a per-frame analysis.
+    """
+    rng = np.random.default_rng(11)
+    rows = []
+
+    def clip(group: str, patient: str, path: str, n: int, mean: float) -> None:
+        level = rng.normal(mean, 8.0)
+        rows.extend(dict(group=group, group_id=patient, path=path, frame=f, brisque=level + rng.normal(0, 2.0))
+                    for f in range(n))
+
+    for i in range(24):
+        clip("natural", f"n{i}", f"natural/{i}.jpg", 1, 25.0)
+    for p in range(8):
+        for j in range(2):
+            clip("ct", f"c{p}", f"ct/{p}_{j}.dcm", 1 + (p + j) % 3, 30.0)
+    clip("pocus", "u0", "pocus/long.mp4", 60, 55.0)
+    for k in range(9):
+        clip("pocus", f"u{k % 6}", f"pocus/{k}.mp4", 3, 32.0)
+    return pd.DataFrame(rows)
