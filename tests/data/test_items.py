@@ -124,3 +124,20 @@ def test_manifest_whose_patient_column_is_empty_in_every_used_row_is_refused(tmp
     assert len(load_items(csv, filter_column="modality", filter_values=("mr",), each_file_is_a_patient=True)) == 2
     assert [i.group_id for i in load_items(csv, filter_column="modality", filter_values=("us",))] == [
         "p1", str(tmp_path / "d.png")]
+
+
+def test_multilabel_manifest_keeps_each_finding_and_unknowns(tmp_path):
+    """Several label columns: each item keeps their texts ('' = not known), its label names the findings
+    present, a row with every finding empty is skipped, and decoded frames carry the values."""
+    for i in range(4):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((8, 8, 3), 50 * i, np.uint8))
+    pd.DataFrame({"path": [f"{i}.png" for i in range(4)], "group_id": ["a", "a", "b", "c"],
+                  "a_lines": ["1", "0", "", ""], "b_lines": ["1", "", "0", ""]}).to_csv(tmp_path / "m.csv",
+                                                                                       index=False)
+    items = load_items(tmp_path / "m.csv", label_column=["a_lines", "b_lines"])
+    assert [it.path.name for it in items] == ["0.png", "1.png", "2.png"]
+    assert [it.values for it in items] == [("1", "1"), ("0", ""), ("", "0")]
+    assert [it.label for it in items] == ["a_lines+b_lines", "-", "-"]
+    ds = decode_items(items, 16)
+    assert ds.values == [("1", "1"), ("0", ""), ("", "0")]
+    assert decode_items(load_items(tmp_path / "m.csv", label_column="a_lines"), 16).values is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,9 @@ class LabelledItem:
     label: str
     group_id: str
     """Patient (or clip) identifier: splits never put one group on both sides."""
+    values: tuple[str, ...] = ()
+    """Several label columns (a multi-label manifest): each column's text, '' where the row leaves it empty;
+    ``label`` then names the findings present (see :func:`items_from_manifest`)."""
 
 
 def items_from_folder(root: str | Path) -> list[LabelledItem]:
@@ -36,11 +40,15 @@ def items_from_folder(root: str | Path) -> list[LabelledItem]:
     return items
 
 
-def items_from_manifest(csv: str | Path, *, path_column: str = "path", label_column: str = "label",
+def items_from_manifest(csv: str | Path, *, path_column: str = "path", label_column: str | Sequence[str] = "label",
                         group_column: str | None = "group_id", filter_column: str | None = None,
                         filter_values: tuple[str, ...] = (), each_file_is_a_patient: bool = False,
                         ) -> list[LabelledItem]:
     """Rows of a CSV (paths relative to it); rows with an empty label are skipped.
+
+    ``label_column`` may name several columns (a multi-label manifest, one 0/1 column per finding): each item
+    then keeps their texts in ``values`` ('' where empty: not known) and ``label`` names the findings marked 1,
+    joined by ``+`` (``-`` for none); only rows where every one of them is empty are skipped.
 
     ``group_column`` holds the patient id. A manifest without that column, or with it empty in every row used,
     is a :class:`CollectionError` naming its columns: splitting one patient's files across folds inflates
@@ -51,7 +59,8 @@ def items_from_manifest(csv: str | Path, *, path_column: str = "path", label_col
     if not csv.exists():
         raise CollectionError(f"{csv}: no such manifest")
     df = pd.read_csv(csv, dtype=str, keep_default_na=False)
-    needed = [c for c in (path_column, label_column) if c not in df.columns]
+    label_columns = [label_column] if isinstance(label_column, str) else list(label_column)
+    needed = [c for c in (path_column, *label_columns) if c not in df.columns]
     if needed:
         raise CollectionError(f"{csv}: no column {', '.join(needed)}; columns are {', '.join(df.columns)}")
     if filter_column or filter_values:
@@ -66,7 +75,7 @@ def items_from_manifest(csv: str | Path, *, path_column: str = "path", label_col
         if df.empty:
             raise CollectionError(f"{csv}: no row has {filter_column} in {list(filter_values)}; its values are "
                                   f"{', '.join(available[:20])}{' ...' if len(available) > 20 else ''}")
-    df = df[df[label_column] != ""]
+    df = df[(df[label_columns] != "").any(axis=1)]
     per_file = each_file_is_a_patient or group_column is None
     if not per_file:
         _check_patient_column(csv, df, group_column)
@@ -76,7 +85,11 @@ def items_from_manifest(csv: str | Path, *, path_column: str = "path", label_col
         p = Path(rec[path_column])
         p = p if p.is_absolute() else (csv.parent / p)
         group = "" if per_file else rec[group_column]
-        items.append(LabelledItem(p.resolve(), rec[label_column], group or str(p)))
+        if isinstance(label_column, str):
+            items.append(LabelledItem(p.resolve(), rec[label_column], group or str(p)))
+        else:
+            values = tuple(rec[c].strip() for c in label_columns)
+            items.append(LabelledItem(p.resolve(), findings_label(label_columns, values), group or str(p), values))
     return items
 
 
@@ -93,6 +106,12 @@ def _check_patient_column(csv: Path, df: pd.DataFrame, group_column: str) -> Non
     if len(df) and (df[group_column] == "").all():
         raise CollectionError(f"{csv}: column {group_column!r} is empty in every row used ({len(df)}), so each file "
                               f"would be its own patient. Folds are split by patient: {_PATIENT_FIX}")
+
+
+def findings_label(findings: Sequence[str], values: Sequence[str]) -> str:
+    """A multi-label item's ``label``: the findings whose value is 1, joined by ``+``; ``-`` for none."""
+    present = [f for f, v in zip(findings, values) if v not in ("", "0", "0.0")]
+    return "+".join(present) or "-"
 
 
 def load_items(data: str | Path, **manifest_kw) -> list[LabelledItem]:

@@ -22,6 +22,8 @@ class DecodedSet:
     labels: list[str]
     groups: list[str]
     failures: list[tuple[str, str]]
+    values: list[tuple[str, ...]] | None = None
+    """Each frame's item's ``values`` (several label columns of a multi-label manifest), else None."""
 
 
 def to_square_uint8(frame, size: int) -> np.ndarray:
@@ -43,7 +45,7 @@ def decode_items(items: Sequence[LabelledItem], size: int, video_stride: int = 1
     """Every frame of every item as a ``size`` x ``size`` RGB uint8 image. A file that cannot be decoded,
     whatever its decoder raises (KeyboardInterrupt and SystemExit aside), is left out whole and listed in
     ``failures`` with its reason; only when no file decodes is a CollectionError raised."""
-    imgs, ids, paths, frames, labels, groups, failures = [], [], [], [], [], [], []
+    imgs, ids, paths, frames, labels, groups, failures, values = [], [], [], [], [], [], [], []
     for n, it in enumerate(items):
         try:
             decoded = [(to_square_uint8(fr, size).transpose(2, 0, 1), fr.frame)
@@ -63,11 +65,13 @@ def decode_items(items: Sequence[LabelledItem], size: int, video_stride: int = 1
             frames.append(frame)
             labels.append(it.label)
             groups.append(it.group_id)
+            values.append(it.values)
         if progress:
             progress(n + 1, len(items))
     if not imgs:
         raise CollectionError("no image could be decoded: " + "; ".join(f"{p}: {r}" for p, r in failures[:5]))
-    return DecodedSet(torch.from_numpy(np.stack(imgs)), ids, paths, frames, labels, groups, failures)
+    return DecodedSet(torch.from_numpy(np.stack(imgs)), ids, paths, frames, labels, groups, failures,
+                      values if any(values) else None)
 
 
 class TrainAugmentation:
@@ -134,13 +138,14 @@ class TensorDataset(torch.utils.data.Dataset):
 
 def make_loader(images: torch.Tensor, targets: np.ndarray, groups: np.ndarray, mean, std, *, batch_size: int,
                 training: bool = False, augment: bool = True, balance: str = "class",
-                seed: int = 0) -> torch.utils.data.DataLoader:
+                seed: int = 0, labels: np.ndarray | None = None) -> torch.utils.data.DataLoader:
     """The DataLoader of a training, validation or test part. Every item carries its balance weight (see
     medgap.data.balance); for training, a seeded weighted sampler draws as many items per epoch as the part
-    holds, so patients (and classes) are equally likely, and :class:`TrainAugmentation` applies."""
+    holds, so patients (and classes) are equally likely, and :class:`TrainAugmentation` applies. ``labels``: the
+    classes that ``balance="class"`` equalises (default ``targets``; a regression's targets are not classes)."""
     from medgap.data.balance import balance_weights
 
-    weights = balance_weights(targets, groups, balance)
+    weights = balance_weights(targets if labels is None else labels, groups, balance)
     data = TensorDataset(images, torch.as_tensor(targets), mean, std, training and augment,
                          torch.from_numpy(weights))
     sampler = None

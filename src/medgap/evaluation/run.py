@@ -19,8 +19,11 @@ from medgap.data.predictions import (
     PROBABILITY_SUM_TOLERANCE,
     REQUIRED_COLUMNS,
     SPLIT_FILE,
+    TASKS,
     classes_from_columns,
     prob_column,
+    run_task,
+    task_columns,
 )
 
 _RERUN = ("rerun the `medgap finetune` command of this run to rewrite it (finished folds are reused, nothing is "
@@ -74,6 +77,7 @@ def read_run(run_dir: str | Path, split: str = HELD_OUT) -> Run:
     if not pred_file.exists():
         raise EvaluationError(f"{pred_file}: missing; make it with `medgap finetune --out {run_dir} ...` (or give "
                               f"the run directory that holds predictions.csv)")
+    _check_task(run_dir)
     try:
         df = pd.read_csv(pred_file, dtype=PREDICTIONS_DTYPES)
     except _CSV_ERRORS as e:
@@ -121,6 +125,22 @@ def read_run(run_dir: str | Path, split: str = HELD_OUT) -> Run:
     return Run(run_dir, classes, df, df.label.map(index).to_numpy(np.int64), df.pred.map(index).to_numpy(np.int64),
                prob, groups, split_name=split, config=_read_config(run_dir, notes), split=split_table,
                notes=tuple(notes))
+
+
+def _check_task(run_dir: Path) -> None:
+    """Only classification runs are evaluated so far: another task's predictions.csv has other columns."""
+    path = run_dir / CONFIG_FILE
+    try:
+        config = json.loads(path.read_text()) if path.exists() else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return  # _read_config notes it; the predictions decide
+    task = run_task(config if isinstance(config, dict) else None)
+    if task != "classify":
+        columns = ", ".join(task_columns(task, ["<name>"])) if task in TASKS else "its own columns"
+        raise EvaluationError(f"{run_dir}: a --task {task} run ({path}); medgap evaluate (evaluate_run) evaluates "
+                              f"classification runs so far. Its held-out predictions are in "
+                              f"{run_dir / PREDICTIONS_FILE} (columns {columns}, see medgap.data.predictions) and "
+                              f"their summary in {run_dir / 'metrics.json'}")
 
 
 def _read_classes(run_dir: Path, columns: list[str], notes: list[str]) -> list[str]:

@@ -13,6 +13,9 @@ STRATEGIES = ("linear", "partial", "full", "features")
 """See :mod:`medgap.models.strategies`."""
 BALANCE_MODES = ("none", "patient", "class")
 """See :mod:`medgap.data.balance`."""
+TASK_NAMES = ("classify", "multilabel", "regress")
+"""See :mod:`medgap.train.tasks`."""
+REGRESSION_LOSSES = ("mse", "huber")
 
 
 class ConfigError(ValueError):
@@ -23,6 +26,9 @@ class ConfigError(ValueError):
 class FinetuneConfig:
     data: Path = option(help="Folder tree root/<class>/... or a CSV manifest (path, label and patient columns).")
     out: Path = option(help="Run directory (rerunning with the same options resumes it).", flags=("-o",))
+    task: str = option("classify", "What the network learns: classify (one class per item, --label-column), "
+                                   "multilabel (one 0/1 column per finding, --label-columns; empty = not known) or "
+                                   "regress (a numeric score in --label-column).", choices=TASK_NAMES)
     backbone: str = option("efficientnet_lite0", "Any timm model name.")
     init: str = option("imagenet", "scratch, imagenet, hub[:TAG|OWNER/REPO], or a checkpoint file.")
     strategy: str = option("full", "What trains: linear (head), partial (last stages + head), full, or features "
@@ -51,7 +57,11 @@ class FinetuneConfig:
     seed: int = option(0, "Fold k seeds everything with seed + k.")
     classifier: str = option("logreg", "features strategy: logreg or svm.", choices=("logreg", "svm"))
     path_column: str = option("path", "Manifest column holding the file path (relative to the CSV).")
-    label_column: str = option("label", "Manifest column holding the class.")
+    label_column: str = option("label", "Manifest column holding the class (classify) or the score (regress).")
+    label_columns: str | None = option(None, "multilabel: the manifest's finding columns, comma-separated (1 "
+                                             "present, 0 absent, empty not known).", metavar="A,B,...")
+    loss: str = option("mse", "regress: the loss, mse or huber (in units of the training part's standard "
+                              "deviation of the score).", choices=REGRESSION_LOSSES)
     group_column: str = option("group_id", "Manifest column with the patient id; folds never split a patient. A "
                                            "manifest without it is refused.")
     each_file_is_a_patient: bool = option(False, "A manifest without patient ids: every file comes from a "
@@ -73,6 +83,15 @@ class FinetuneConfig:
     def __post_init__(self) -> None:
         if isinstance(self.devices, str) and self.devices.isdigit():  # "2" from the command line or a YAML file
             self.devices = int(self.devices)
+
+    @property
+    def label_column_list(self) -> list[str]:
+        """``label_columns`` as a list (a comma-separated string, or a list from Python or a YAML file)."""
+        spec = self.label_columns
+        if spec is None:
+            return []
+        parts = spec.split(",") if isinstance(spec, str) else [str(v) for v in spec]
+        return [v.strip() for v in parts if v.strip()]
 
     @property
     def filter_column(self) -> str | None:
@@ -98,7 +117,7 @@ def _parse_filter(spec: str | None) -> tuple[str | None, list[str]]:
 # Keys of config.json files recorded before a field was renamed or added: read as today's fields so that such a
 # run still resumes. A value of None removes the key.
 def upgrade_recorded(old: dict) -> dict:
-    old = {"each_file_is_a_patient": False, **old}
+    old = {"each_file_is_a_patient": False, "task": "classify", "label_columns": None, "loss": "mse", **old}
     if "filter_column" in old or "filter_values" in old:
         col, vals = old.pop("filter_column", None), old.pop("filter_values", None) or []
         old["filter"] = f"{col}={','.join(vals)}" if col else None

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from medgap.data.predictions import TASKS, run_task
 from medgap.data.tensors import TensorDataset, to_square_uint8
 from medgap.io import Frame
 from medgap.models import CheckpointError, apply_strategy, create_model, load_checkpoint_file, preprocessing
@@ -69,15 +70,24 @@ class FeaturesClassifier(nn.Module):
 
 
 class FoldEnsemble(nn.Module):
-    """The folds' models as one: ``forward`` returns the log of their mean softmax probabilities, so softmax of
-    the output is the average of the folds' probabilities (soft voting)."""
+    """The folds' models as one. ``classify``: ``forward`` returns the log of their mean softmax probabilities,
+    so softmax of the output is the average of the folds' probabilities (soft voting); ``multilabel``: the logit
+    of their mean sigmoid probabilities (sigmoid of the output is their average); ``regress``: their mean
+    output."""
 
-    def __init__(self, models: Sequence[nn.Module]):
+    def __init__(self, models: Sequence[nn.Module], task: str = "classify"):
         super().__init__()
         self.folds = nn.ModuleList(models)
+        self.task = task
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        prob = torch.stack([torch.softmax(m(x).float(), dim=1) for m in self.folds]).mean(0)
+        outs = [m(x).float() for m in self.folds]
+        if self.task == "regress":
+            return torch.stack(outs).mean(0)
+        if self.task == "multilabel":
+            prob = torch.stack([torch.sigmoid(o) for o in outs]).mean(0).clamp(1e-7, 1 - 1e-7)
+            return torch.log(prob) - torch.log1p(-prob)
+        prob = torch.stack([torch.softmax(o, dim=1) for o in outs]).mean(0)
         return torch.log(prob.clamp_min(1e-30))
 
 
@@ -85,9 +95,12 @@ class FoldEnsemble(nn.Module):
 class LoadedRun:
     """What :func:`load_run` returns; unpacks as ``model, transform, classes``.
 
-    ``model(x)`` takes a (N, 3, S, S) batch of ``transform`` outputs and returns (N, len(classes)) logits:
-    ``torch.softmax(model(x), 1)`` are the class probabilities in the order of ``classes``. ``folds`` are the
-    folds the model comes from (one, or all of them averaged)."""
+    ``model(x)`` takes a (N, 3, S, S) batch of ``transform`` outputs and returns (N, len(classes)) outputs.
+    ``task`` says what they are (the run's ``--task``): ``classify``: logits, ``torch.softmax(model(x), 1)``
+    are the class probabilities in the order of ``classes``; ``multilabel``: one logit per finding (``classes``
+    are the findings), ``torch.sigmoid(model(x))`` their probabilities; ``regress``: (N, 1) scores, and
+    ``classes`` is ``[target column]``. ``folds`` are the folds the model comes from (one, or all of them
+    averaged)."""
 
     model: nn.Module
     transform: RunTransform
@@ -95,14 +108,15 @@ class LoadedRun:
     run_dir: Path
     folds: list[int]
     config: dict = field(repr=False, default_factory=dict)
+    task: str = "classify"
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.model, self.transform, self.classes))
 
-    def predict_proba(self, images: Sequence[Frame | np.ndarray] | Frame | np.ndarray,
-                      batch_size: int = 32) -> np.ndarray:
-        """Class probabilities (N, len(classes)) of a list of images (Frames or arrays); a single Frame or
-        array is one image (one row)."""
+    def predict(self, images: Sequence[Frame | np.ndarray] | Frame | np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """What predictions.csv records for a list of images (Frames or arrays; a single Frame or array is one
+        image): classify, (N, len(classes)) softmax probabilities; multilabel, (N, len(classes)) sigmoid
+        probabilities per finding; regress, (N,) scores."""
         if isinstance(images, (Frame, np.ndarray, torch.Tensor)):  # one image; a list for several
             images = [images]
         device = next(self.model.parameters()).device
@@ -110,12 +124,28 @@ class LoadedRun:
         with torch.no_grad():
             for start in range(0, len(images), batch_size):
                 x = torch.stack([self.transform(im) for im in images[start:start + batch_size]]).to(device)
-                out.append(torch.softmax(self.model(x).float(), dim=1).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, len(self.classes)))
+                y = self.model(x).float()
+                y = (torch.softmax(y, dim=1) if self.task == "classify" else torch.sigmoid(y)
+                     if self.task == "multilabel" else y[:, 0])
+                out.append(y.cpu().numpy())
+        if out:
+            return np.concatenate(out)
+        return np.zeros(0) if self.task == "regress" else np.zeros((0, len(self.classes)))
+
+    def predict_proba(self, images: Sequence[Frame | np.ndarray] | Frame | np.ndarray,
+                      batch_size: int = 32) -> np.ndarray:
+        """Class probabilities (N, len(classes)) of a list of images (Frames or arrays); a single Frame or
+        array is one image (one row). A multi-label run gives each finding's probability; a regression run
+        has none (use :meth:`predict`)."""
+        if self.task == "regress":
+            raise RunLoadError(f"{self.run_dir}: a regression run predicts scores, not probabilities; use "
+                               f"predict(images)")
+        return self.predict(images, batch_size)
 
 
 def load_run(run_dir: str | Path, fold: int | None = None) -> LoadedRun:
-    """A finished ``medgap finetune`` run (any strategy) as ``(model, transform, classes)``.
+    """A finished ``medgap finetune`` run (any strategy, any task) as ``(model, transform, classes)``; for a
+    ``regress`` run ``classes`` is ``[target column]`` and the model outputs the score (see :class:`LoadedRun`).
 
     ``fold=k`` gives fold k's model (its best checkpoint): its probabilities on fold k's held-out items are
     the run's predictions.csv. ``fold=None`` (the default, for new images) averages the softmax probabilities
@@ -147,9 +177,10 @@ def load_run(run_dir: str | Path, fold: int | None = None) -> LoadedRun:
                                f"reused), or choose a finished fold ({sorted(folds) or 'none'})")
         chosen = [int(fold)]
     models = [_fold_model(run_dir, config, classes, k, folds[k]) for k in chosen]
-    model = models[0] if len(models) == 1 else FoldEnsemble(models)
+    task = run_task(config)
+    model = models[0] if len(models) == 1 else FoldEnsemble(models, task)
     model.eval()
-    return LoadedRun(model, _transform(run_dir, config), classes, run_dir, chosen, config)
+    return LoadedRun(model, _transform(run_dir, config), classes, run_dir, chosen, config, task)
 
 
 def _transform(run_dir: Path, config: dict) -> RunTransform:
@@ -186,8 +217,15 @@ def _read_run(run_dir: Path) -> tuple[dict, list[str]]:
     if not isinstance(config, dict) or any(k not in config for k in needed):
         raise RunLoadError(f"{run_dir / 'config.json'}: not a `medgap finetune` configuration (needs "
                            f"{', '.join(needed)}); {what}")
-    if not isinstance(classes, list) or len(classes) < 2:
-        raise RunLoadError(f"{run_dir / 'classes.json'}: expected the list of class names, got {classes!r}")
+    task = run_task(config)
+    if task not in TASKS:
+        raise RunLoadError(f"{run_dir / 'config.json'}: task {task!r}; this medgap loads runs of "
+                           f"{', '.join(TASKS)} (a newer medgap may load it)")
+    least = {"classify": 2, "multilabel": 1, "regress": 1}[task]
+    if not isinstance(classes, list) or len(classes) < least or (task == "regress" and len(classes) != 1):
+        what = {"classify": "the list of class names", "multilabel": "the list of finding names",
+                "regress": "a list holding the target column's name"}[task]
+        raise RunLoadError(f"{run_dir / 'classes.json'}: expected {what}, got {classes!r}")
     return config, [str(c) for c in classes]
 
 

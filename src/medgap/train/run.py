@@ -6,20 +6,32 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from medgap.data import BALANCE_MODES, balance_weights, decode_items, grouped_folds, inner_validation, load_items
-from medgap.data.tensors import make_loader
+from medgap.data.balance import balance_weights
+from medgap.data.items import load_items
+from medgap.data.predictions import (
+    CLASSES_FILE,
+    CONFIG_FILE,
+    HELD_OUT,
+    PREDICTIONS_FILE,
+    SPLIT_FILE,
+    read_predictions,
+    write_predictions,
+)
+from medgap.data.splits import grouped_folds, inner_validation
+from medgap.data.tensors import DecodedSet, decode_items, make_loader
 from medgap.io import CollectionError
 from medgap._options import check_choices, resumable_fields
 from medgap.models import CheckpointError, apply_strategy, create_model, load_checkpoint_file, preprocessing
 from medgap.train.config import ConfigError, FinetuneConfig, _parse_filter, upgrade_recorded
 from medgap.train.linear_head import embeddings, fit_classifier, predict_proba, set_head_from_logreg
+from medgap.train.tasks.base import Task
 
 
 def _versions(cfg: FinetuneConfig) -> dict:
@@ -96,6 +108,7 @@ def check_config(cfg: FinetuneConfig) -> None:
     need(_is_int(cfg.num_nodes) and cfg.num_nodes >= 1, f"--num-nodes {cfg.num_nodes}: at least 1 node")
     need(cfg.devices == "auto" or (_is_int(cfg.devices) and cfg.devices >= 1),
          f"--devices {cfg.devices!r}: a number of devices (1 or more) or 'auto'")
+    _check_task(cfg)
     from medgap.models import UnknownInit, is_known_backbone, resolve_init
 
     init = str(cfg.init)
@@ -109,6 +122,31 @@ def check_config(cfg: FinetuneConfig) -> None:
     need(is_known_backbone(cfg.backbone),
          f"--backbone {cfg.backbone!r}: timm has no such model; see timm.list_models('*lite*') for names "
          f"(efficientnet_lite0 is the default)")
+
+
+def _check_task(cfg: FinetuneConfig) -> None:
+    """Options that go with the task (--task) and options that do not."""
+    task = cfg.task
+    if task == "multilabel" and len(cfg.label_column_list) < 1:
+        raise ConfigError("--task multilabel needs --label-columns A,B,... (the manifest's 0/1 columns, one per "
+                          "finding; label_columns=... from Python)")
+    if task != "multilabel" and cfg.label_columns is not None:
+        raise ConfigError(f"--label-columns {cfg.label_columns!r} is for --task multilabel; --task {task} reads "
+                          f"--label-column ({cfg.label_column!r})")
+    if task != "regress" and cfg.loss != "mse":
+        raise ConfigError(f"--loss {cfg.loss} is for --task regress; --task {task} has its own loss")
+    if task == "classify":
+        return
+    if cfg.strategy == "features":
+        raise ConfigError(f"--strategy features fits a scikit-learn classifier, which --task {task} has not; use "
+                          f"--strategy linear (frozen backbone, trained head), partial or full")
+    if cfg.balance == "class":
+        raise ConfigError(f"--balance class equalises classes, which --task {task} has not; use --balance patient "
+                          f"(every patient counts once) or none")
+    if Path(cfg.data).suffix.lower() != ".csv":
+        what = "one 0/1 column per finding" if task == "multilabel" else "a numeric score column"
+        raise ConfigError(f"--data {cfg.data}: --task {task} needs a CSV manifest with {what}; class folders give "
+                          f"only classes")
 
 
 def _check_model(cfg: FinetuneConfig, n_classes: int) -> None:
@@ -152,16 +190,65 @@ def check_classes(labels, groups, folds: int, failures=()) -> None:
 
 
 def run_finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print, callbacks: Sequence = ()) -> pd.DataFrame:
-    """Train and evaluate every fold; returns the held-out predictions (also written to the run dir).
+    """Train and evaluate every fold of ``cfg.task`` (classify, multilabel or regress, see
+    :mod:`medgap.train.tasks`); returns the held-out predictions (also written to the run dir).
     ``callbacks``: extra Lightning callbacks for every fold's Trainer (the CLI's progress bar, say).
 
     Everything is checked before the run directory is written: the options (:func:`check_config`), the items
-    and their classes (:func:`check_classes`), that the run directory holds the same experiment, and that the
-    model can be built. Fold k seeds everything (torch, numpy, random, the sampler, augmentation, the inner
-    split and the fitted head) with ``seed + k`` at its start, so a resumed run equals an uninterrupted one."""
-    import lightning as L
+    and their targets (the task's check), that the run directory holds the same experiment, and that the
+    model can be built. See :func:`run_cv` for the run itself."""
+    from medgap.train.tasks import create_task
 
     check_config(cfg)
+    return run_cv(cfg, create_task(cfg), log=log, callbacks=callbacks)
+
+
+@dataclass
+class FoldContext:
+    """What one fold's work needs (built by :func:`run_cv`, given to :func:`fit_fold` and the task's
+    ``init_head``): the data, the fold's masks over its items, where to write, and its seed."""
+
+    cfg: FinetuneConfig
+    task: Task
+    ds: DecodedSet
+    targets: np.ndarray
+    """The task's targets, one per item of ``ds``."""
+    strata: np.ndarray
+    """The task's stratification labels (the classes that ``--balance class`` equalises)."""
+    groups: np.ndarray
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    pre: dict
+    """The backbone's preprocessing (mean, std)."""
+    fold_dir: Path
+    k: int
+    seed: int
+    """seed + k: everything random in this fold starts from it."""
+    log: Callable[[str], None] = print
+    callbacks: Sequence = ()
+
+    def loader(self, mask: np.ndarray, *, training: bool = False):
+        """The DataLoader of the items in ``mask`` (training: balanced sampler and augmentation)."""
+        cfg = self.cfg
+        return make_loader(self.ds.images[mask], self.targets[mask], self.groups[mask], self.pre["mean"],
+                           self.pre["std"], batch_size=cfg.batch_size, training=training, augment=cfg.augment,
+                           balance=cfg.balance, seed=self.seed, labels=self.strata[mask])
+
+    def weights(self, mask: np.ndarray) -> np.ndarray:
+        """The balance weights of the items in ``mask`` (see :mod:`medgap.data.balance`)."""
+        return balance_weights(self.strata[mask], self.groups[mask], self.cfg.balance)
+
+
+def run_cv(cfg: FinetuneConfig, task: Task, log: Callable[[str], None] = print,
+           callbacks: Sequence = ()) -> pd.DataFrame:
+    """The run every task shares: k-fold cross-validation grouped by patient, fold k seeded with ``seed + k``
+    (torch, numpy, random, the sampler, augmentation, the inner split and a fitted head), an inner validation
+    part for early stopping, finished folds reused and an interrupted one continued from its last.ckpt, and
+    the run directory: config.json, versions.json, preprocessing.json, classes.json (the task's outputs),
+    split.csv, metrics.json, predictions.csv (:mod:`medgap.data.predictions`) and fold_<k>/. Returns the
+    held-out predictions. ``cfg`` is checked by :func:`check_config` first (run_finetune does it)."""
+    import lightning as L
     from lightning.pytorch.utilities import rank_zero_only
 
     # Under DDP, Lightning starts this same function in one process per device; every process trains every fold
@@ -171,80 +258,83 @@ def run_finetune(cfg: FinetuneConfig, log: Callable[[str], None] = print, callba
         log = lambda s: None  # noqa: E731
     out = Path(cfg.out)
     _check_resumable(out, cfg)
-    items = load_items(cfg.data, path_column=cfg.path_column, label_column=cfg.label_column,
+    label_column = cfg.label_column_list if cfg.task == "multilabel" else cfg.label_column
+    items = load_items(cfg.data, path_column=cfg.path_column, label_column=label_column,
                        group_column=cfg.group_column, filter_column=cfg.filter_column,
                        filter_values=tuple(cfg.filter_values), each_file_is_a_patient=cfg.each_file_is_a_patient)
-    check_classes([it.label for it in items], [it.group_id for it in items], cfg.folds)
+    task.check_items(items, cfg.folds)
     ds = decode_items(items, cfg.image_size, cfg.video_stride)
     for path, reason in ds.failures:
         log(f"skipped {path}: {reason}")
-    check_classes(ds.labels, ds.groups, cfg.folds, ds.failures)
-    classes = sorted(set(ds.labels))
-    _check_model(cfg, len(classes))
+    targets = task.prepare(ds)
+    task.check(ds, targets, cfg.folds)
+    _check_model(cfg, task.num_outputs)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if main:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(_config_dict(cfg), indent=1))
+        (out / CONFIG_FILE).write_text(json.dumps(_config_dict(cfg), indent=1))
         (out / "versions.json").write_text(json.dumps(_versions(cfg), indent=1))
-        (out / "classes.json").write_text(json.dumps(classes))
+        (out / CLASSES_FILE).write_text(json.dumps(task.outputs))
     pre = preprocessing(cfg.backbone, cfg.init)
     if main:  # the input the models were trained on, as used: load_run's transform does not depend on later code
         (out / "preprocessing.json").write_text(json.dumps(
             {"image_size": cfg.image_size, "channels": 3, "mean": list(pre["mean"]), "std": list(pre["std"])}))
-    y = np.array([classes.index(c) for c in ds.labels])
+    strata = task.strata(targets)
     groups = np.array(ds.groups)
-    fold = grouped_folds(y, groups, cfg.folds, cfg.seed)
+    fold = grouped_folds(strata, groups, cfg.folds, cfg.seed)
     table = pd.DataFrame({"label": ds.labels, "fold": fold, "group": groups})
-    items = table.pivot_table(index="label", columns="fold", values="group", aggfunc="size", fill_value=0)
+    counts = table.pivot_table(index="label", columns="fold", values="group", aggfunc="size", fill_value=0)
     patients = table.pivot_table(index="label", columns="fold", values="group", aggfunc="nunique", fill_value=0)
-    log("class counts per test fold, items (patients):\n"
-        + (items.astype(str) + " (" + patients.astype(str) + ")").to_string())
+    log(f"{'class' if task.name == 'classify' else 'label'} counts per test fold, items (patients):\n"
+        + (counts.astype(str) + " (" + patients.astype(str) + ")").to_string())
     split_rows, fold_preds, metrics = [], [], {}
     for k in range(cfg.folds):
         seed_k = cfg.seed + k  # everything random in fold k starts here: a reused fold 0 cannot change fold 1
         L.seed_everything(seed_k, workers=True, verbose=False)
         test = fold == k
         train_all = ~test
-        val_mask = np.zeros(len(y), bool)
-        val_mask[np.flatnonzero(train_all)[inner_validation(y[train_all], groups[train_all], seed_k)]] = True
+        val_mask = np.zeros(len(groups), bool)
+        val_mask[np.flatnonzero(train_all)[inner_validation(strata[train_all], groups[train_all], seed_k)]] = True
         train = train_all & ~val_mask
         assert not set(groups[test]) & set(groups[train_all]), "a patient group crosses folds"
         split_rows += [{"item_id": ds.item_ids[i], "group_id": groups[i], "label": ds.labels[i], "fold": k,
-                        "role": "test" if test[i] else "val" if val_mask[i] else "train"} for i in range(len(y))]
+                        "role": "test" if test[i] else "val" if val_mask[i] else "train"} for i in range(len(groups))]
         fold_dir = out / f"fold_{k}"
         fold_dir.mkdir(exist_ok=True)
-        done_preds, done_metrics = fold_dir / "predictions.csv", fold_dir / "metrics.json"
+        done_preds, done_metrics = fold_dir / PREDICTIONS_FILE, fold_dir / "metrics.json"
         if done_preds.exists() and done_metrics.exists():  # finished before an interruption: reuse, never retrain
-            fold_preds.append(_read_predictions(done_preds))
+            fold_preds.append(read_predictions(done_preds, task.name))
             metrics[f"fold_{k}"] = json.loads(done_metrics.read_text())
             log(f"fold {k}: finished earlier, reusing {done_preds}")
             continue
         log(f"fold {k}: " + ", ".join(f"{name} {int(m.sum())} items ({len(set(groups[m]))} patients)"
                                        for name, m in (("train", train), ("validation", val_mask), ("test", test))))
-        prob, metrics[f"fold_{k}"] = _fit_fold(cfg, ds, y, groups, train, val_mask, test, len(classes), pre, fold_dir,
-                                               k, seed_k, log, callbacks)
-        metrics[f"fold_{k}"]["seed"] = seed_k
-        rows = []
-        for j, i in enumerate(np.flatnonzero(test)):
-            row = {"item_id": ds.item_ids[i], "path": ds.paths[i], "frame": ds.frames[i], "group_id": groups[i],
-                   "fold": k, "split": "test", "label": ds.labels[i], "pred": classes[int(prob[j].argmax())]}
-            row.update({f"prob_{c}": float(prob[j, c_i]) for c_i, c in enumerate(classes)})
-            rows.append(row)
-        fold_df = pd.DataFrame(rows)
+        ctx = FoldContext(cfg, task, ds, targets, strata, groups, train, val_mask, test, pre, fold_dir, k, seed_k,
+                          log, callbacks)
+        pred, fitted = fit_fold(ctx)
+        idx = np.flatnonzero(test)
+        fold_df = pd.DataFrame({"item_id": [ds.item_ids[i] for i in idx], "path": [ds.paths[i] for i in idx],
+                                "frame": [ds.frames[i] for i in idx], "group_id": groups[idx], "fold": k,
+                                "split": HELD_OUT, "label": [ds.labels[i] for i in idx],
+                                **task.prediction_columns(pred, targets[idx])})
+        metrics[f"fold_{k}"] = {**task.score(fold_df), **fitted, "seed": seed_k}
         if main:  # predictions first, metrics last: metrics.json marks the fold as finished
-            fold_df.to_csv(done_preds, index=False)
-            fold_df = _read_predictions(done_preds)  # one path (and one set of dtypes) for new and reused folds
+            write_predictions(fold_df, done_preds, task.name, task.outputs)
+            fold_df = read_predictions(done_preds, task.name)  # one path (and one set of dtypes) for new and reused
             done_metrics.write_text(json.dumps(metrics[f"fold_{k}"], indent=1))
         fold_preds.append(fold_df)
-        log(f"fold {k}: accuracy {metrics[f'fold_{k}']['accuracy']:.3f} on {int(test.sum())} held-out items")
+        name, value = next(iter(metrics[f"fold_{k}"].items()))
+        log(f"fold {k}: {name} {value:.3f} on {int(test.sum())} held-out items")
     preds = pd.concat(fold_preds, ignore_index=True)
-    metrics["overall_accuracy"] = float((preds.label == preds.pred).mean())
+    overall = task.score(preds)
+    metrics.update({f"overall_{name}": value for name, value in overall.items()})
     if main:
-        preds.to_csv(out / "predictions.csv", index=False)
-        pd.DataFrame(split_rows).to_csv(out / "split.csv", index=False)
+        write_predictions(preds, out / PREDICTIONS_FILE, task.name, task.outputs)
+        pd.DataFrame(split_rows).to_csv(out / SPLIT_FILE, index=False)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    log(f"held-out accuracy {metrics['overall_accuracy']:.3f} over {len(preds)} items; run: {out}  "
-        f"(next: medgap evaluate {out})")
+    name, value = next(iter(overall.items()))
+    log(f"held-out {name} {value:.3f} over {len(preds)} items; run: {out}  "
+        + (f"(next: medgap evaluate {out})" if task.name == "classify" else ""))
     return preds
 
 
@@ -256,16 +346,6 @@ def _checkpoint(path: Path, fold_dir: Path, k: int, key: str) -> dict:
     if not isinstance(blob, dict) or key not in blob:
         raise CheckpointError(path, f"not a Lightning checkpoint (no {key!r} entry). {fix}")
     return blob
-
-
-def _predict(model: torch.nn.Module, loader, device: torch.device) -> np.ndarray:
-    model.to(device).eval()
-    with torch.no_grad():
-        return torch.cat([torch.softmax(model(x.to(device)), dim=1).float().cpu() for x, *_ in loader]).numpy()
-
-
-def _read_predictions(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"item_id": str, "path": str, "group_id": str, "label": str, "pred": str})
 
 
 FEATURES_MODEL = "model.ckpt"
@@ -296,32 +376,30 @@ def _save_features_model(model: torch.nn.Module, clf, n_classes: int, fold_dir: 
     return entries
 
 
-def _fit_fold(cfg: FinetuneConfig, ds, y, groups, train, val_mask, test, n_classes, pre, fold_dir: Path, k: int,
-              seed: int, log, callbacks: Sequence = ()) -> tuple[np.ndarray, dict]:
-    """Train one fold (or fit the features classifier); returns held-out probabilities and the fold's metrics."""
+def _predict(model: torch.nn.Module, task: Task, loader, device: torch.device) -> np.ndarray:
+    model.to(device).eval()
+    with torch.no_grad():
+        return torch.cat([task.predict(model(x.to(device))).float().cpu() for x, *_ in loader]).numpy()
+
+
+def fit_fold(ctx: FoldContext) -> tuple[np.ndarray, dict]:
+    """Train one fold (or fit the features classifier); returns the task's predictions of the held-out items
+    (``task.predict`` of the best checkpoint's outputs) and the fold's metrics.json entries."""
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
-    from medgap.train.module import Classifier
+    from medgap.train.module import TaskModule
 
-    def loader(mask, *, training=False):
-        return make_loader(ds.images[mask], y[mask], groups[mask], pre["mean"], pre["std"], batch_size=cfg.batch_size,
-                           training=training, augment=cfg.augment, balance=cfg.balance, seed=seed)
-
-    model = create_model(cfg.backbone, cfg.init, num_classes=n_classes)
+    cfg, task, fold_dir, k = ctx.cfg, ctx.task, ctx.fold_dir, ctx.k
+    model = create_model(cfg.backbone, cfg.init, num_classes=task.num_outputs)
     apply_strategy(model, cfg.strategy, cfg.trainable_stages)
-    if cfg.strategy == "features":
-        train_all = train | val_mask  # no early stopping here: the classifier fits on the whole training part
-        clf = fit_classifier(embeddings(model, loader(train_all)), y[train_all],
-                             balance_weights(y[train_all], groups[train_all], cfg.balance), cfg.classifier, seed)
-        prob = predict_proba(clf, embeddings(model, loader(test)), n_classes)
-        saved = _save_features_model(model, clf, n_classes, fold_dir)
-        return prob, {"accuracy": float((prob.argmax(1) == y[test]).mean()), **saved}
-    if cfg.head_init == "logreg" and str(cfg.init) != "scratch":
-        # linear probe first (training part only: the validation part stays unseen), then fine-tune
-        clf = fit_classifier(embeddings(model, loader(train)), y[train],
-                             balance_weights(y[train], groups[train], cfg.balance), "logreg", seed)
-        set_head_from_logreg(model, clf, n_classes)
+    if cfg.strategy == "features":  # classify only (check_config)
+        train_all = ctx.train | ctx.val  # no early stopping here: the classifier fits on the whole training part
+        clf = fit_classifier(embeddings(model, ctx.loader(train_all)), ctx.targets[train_all],
+                             ctx.weights(train_all), cfg.classifier, ctx.seed)
+        prob = predict_proba(clf, embeddings(model, ctx.loader(ctx.test)), task.num_outputs)
+        return prob, _save_features_model(model, clf, task.num_outputs, fold_dir)
+    head = task.init_head(ctx, model) or {}
 
     ckpt = ModelCheckpoint(dirpath=fold_dir, filename="best", monitor="val_loss")
     # A second checkpoint, refreshed every epoch, to resume from: Lightning 2.6's save_last only rewrites last.ckpt
@@ -334,20 +412,19 @@ def _fit_fold(cfg: FinetuneConfig, ds, y, groups, train, val_mask, test, n_class
     trainer = L.Trainer(
         max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
         strategy="ddp" if cfg.ddp else "auto", precision=precision, deterministic=True,
-        callbacks=[EarlyStopping(monitor="val_loss", patience=cfg.patience), ckpt, latest, *callbacks],
+        callbacks=[EarlyStopping(monitor="val_loss", patience=cfg.patience), ckpt, latest, *ctx.callbacks],
         default_root_dir=fold_dir, logger=L.pytorch.loggers.CSVLogger(fold_dir, name="logs"),
         enable_model_summary=False, log_every_n_steps=1,
     )
     scale = 1.0 if str(cfg.init) == "scratch" else cfg.backbone_lr_scale
     freeze_bn = cfg.bn_stats == "frozen" or (cfg.bn_stats == "auto" and str(cfg.init) != "scratch")
-    module = Classifier(model, lr=cfg.lr, backbone_lr_scale=scale, label_smoothing=cfg.label_smoothing,
-                        freeze_bn_stats=freeze_bn)
+    module = TaskModule(model, task, lr=cfg.lr, backbone_lr_scale=scale, freeze_bn_stats=freeze_bn)
     last = fold_dir / "last.ckpt"
     if last.exists():
         done = _checkpoint(last, fold_dir, k, "epoch")["epoch"] + 1
-        log(f"fold {k}: resuming from {last} ({done} epoch(s) done)")
+        ctx.log(f"fold {k}: resuming from {last} ({done} epoch(s) done)")
     # weights_only: Lightning's own checkpoints hold only tensors and primitives (checked above for last.ckpt)
-    trainer.fit(module, loader(train, training=True), loader(val_mask),
+    trainer.fit(module, ctx.loader(ctx.train, training=True), ctx.loader(ctx.val),
                 ckpt_path=str(last) if last.exists() else None, weights_only=True)
     best = ckpt.best_model_path or latest.last_model_path or latest.best_model_path
     module.load_state_dict(_checkpoint(Path(best), fold_dir, k, "state_dict")["state_dict"])
@@ -355,7 +432,7 @@ def _fit_fold(cfg: FinetuneConfig, ds, y, groups, train, val_mask, test, n_class
     # would give each process a shard.
     device = torch.device("cuda", torch.cuda.current_device()) if (
         torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")) else torch.device("cpu")
-    prob = _predict(module.model, loader(test), device)
-    return prob, {"accuracy": float((prob.argmax(1) == y[test]).mean()), "epochs": int(trainer.current_epoch),
-                  "best_checkpoint": best, "best_val_loss": float(ckpt.best_model_score)
-                  if ckpt.best_model_score is not None else None}
+    pred = _predict(module.model, task, ctx.loader(ctx.test), device)
+    return pred, {"epochs": int(trainer.current_epoch), "best_checkpoint": best,
+                  "best_val_loss": float(ckpt.best_model_score) if ckpt.best_model_score is not None else None,
+                  **head}
