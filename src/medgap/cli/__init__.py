@@ -38,6 +38,7 @@ _COMMANDS = {
     "quality": "medgap.cli.quality",
     "study": "medgap.cli.study",
     "evaluate": "medgap.cli.evaluate",
+    "validate": "medgap.cli.validate",
 }
 
 
