@@ -50,7 +50,7 @@ def test_import_medgap_is_light_and_lists_the_api():
                                                       check=True).stdout)
     assert loaded == []
     assert {"score", "compare", "create_metric", "list_metrics", "read_frames", "to_gray255", "collect",
-            "score_collection", "evaluate_run", "load_run"} <= set(names) <= set(listed)
+            "score_collection", "evaluate_run", "load_run", "validate"} <= set(names) <= set(listed)
 
 
 @pytest.mark.parametrize("name", [n for n in medgap.__all__ if n != "__version__"])

@@ -8,7 +8,8 @@ module on first use)::
     result = medgap.compare(scores, reference="natural")           # every metric column; result["brisque"]
 
 ``score`` (in memory) and ``score_collection`` (resumable, on disk); ``compare`` (the groups on every metric
-column: :func:`medgap.stats.compare_metrics`); ``create_metric`` / ``list_metrics``; ``read_frames`` / ``to_gray255``
+column: :func:`medgap.stats.compare_metrics`); ``validate`` (metrics against human ratings: SROCC, PLCC, ... with
+bootstrap CIs, :mod:`medgap.validation`); ``create_metric`` / ``list_metrics``; ``read_frames`` / ``to_gray255``
 (files or plain arrays) / ``collect``; ``create_model`` (a timm backbone through the initialisation registry);
 ``finetune(FinetuneConfig(...))`` (the training run of ``medgap finetune``); ``evaluate_run``; ``load_run`` (a
 trained run as (model, transform, classes)).
@@ -30,6 +31,7 @@ _LAZY = {
     "score": "medgap.scoring.memory",
     "score_collection": "medgap.scoring",
     "compare": "medgap.stats",
+    "validate": "medgap.validation",
     "create_metric": "medgap.quality",
     "list_metrics": "medgap.quality",
     "read_frames": "medgap.io",
@@ -52,6 +54,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ loads t
     from medgap.scoring import score_collection
     from medgap.scoring.memory import score
     from medgap.stats import compare_metrics as compare
+    from medgap.validation import validate
     from medgap.models import create_model
     from medgap.train import FinetuneConfig, load_run
     from medgap.train import run_finetune as finetune
