@@ -96,7 +96,7 @@ def test_regress_run_writes_the_contract_and_reloads(regress_run, manifest):
 def test_evaluate_run_refuses_a_regression_run_by_name(regress_run):
     from medgap.evaluation import EvaluationError, evaluate_run
 
-    with pytest.raises(EvaluationError, match=r"--task regress run.*classification runs so far.*target"):
+    with pytest.raises(EvaluationError, match=r"--task regress run.*classification.*evaluate_task_run.*target"):
         evaluate_run(regress_run, bootstrap=100)
 
 

@@ -7,7 +7,8 @@ and compute the clinical statistics, returned as an :class:`Evaluation` (tables 
 
 Parts: :func:`read_run` (one split of predictions.csv, checked, with config.json and split.csv),
 :func:`aggregate` (soft voting per file or patient), :func:`align_runs` (two runs on their shared items),
-:func:`read_reader` (a reader's reads joined to a run). The predictions schema is in
+:func:`read_reader` (a reader's reads joined to a run); :func:`evaluate_task_run` for ``regress`` and
+``multilabel`` runs. The predictions schema is in
 :mod:`medgap.data.predictions`; figures and files of an Evaluation in :mod:`medgap.report.evaluation`.
 """
 
@@ -16,6 +17,7 @@ from medgap.evaluation.errors import EvaluationError
 from medgap.evaluation.evaluate import METHODS, Evaluation, EvaluationOptions, evaluate_run, run_summary
 from medgap.evaluation.reader import read_reader
 from medgap.evaluation.run import Run, read_run
+from medgap.evaluation.tasks import TaskEvaluation, evaluate_task_run
 
 __all__ = [
     "AGGREGATE_LEVELS",
@@ -31,4 +33,6 @@ __all__ = [
     "read_reader",
     "read_run",
     "run_summary",
+    "TaskEvaluation",
+    "evaluate_task_run",
 ]

@@ -137,10 +137,13 @@ def _check_task(run_dir: Path) -> None:
     task = run_task(config if isinstance(config, dict) else None)
     if task != "classify":
         columns = ", ".join(task_columns(task, ["<name>"])) if task in TASKS else "its own columns"
+        known = task in ("regress", "multilabel")
         raise EvaluationError(f"{run_dir}: a --task {task} run ({path}); medgap evaluate (evaluate_run) evaluates "
-                              f"classification runs so far. Its held-out predictions are in "
-                              f"{run_dir / PREDICTIONS_FILE} (columns {columns}, see medgap.data.predictions) and "
-                              f"their summary in {run_dir / 'metrics.json'}")
+                              f"classification runs. "
+                              + (f"Evaluate it with medgap.evaluation.evaluate_task_run({str(run_dir)!r}); its "
+                                 if known else "Its ")
+                              + f"held-out predictions are in {run_dir / PREDICTIONS_FILE} (columns {columns}, see "
+                              f"medgap.data.predictions) and their summary in {run_dir / 'metrics.json'}")
 
 
 def _read_classes(run_dir: Path, columns: list[str], notes: list[str]) -> list[str]:
