@@ -83,3 +83,17 @@ def test_a_patient_in_two_groups_is_split_with_a_note_or_refused(clips):
     assert result.counts.set_index("group").loc[["ct", "pocus"], "n_units"].tolist() == [9, 6]
     with pytest.raises(UnitError, match=r"1 patient\(s\) have rows in more than one group.*'u1 \(ct, pocus\)'"):
         compare_metrics(df, "brisque", shared_units="error")
+
+
+def test_lines_for_the_cli_and_report_say_the_unit_model_and_family(clips):
+    from medgap.stats import mixed_model_line, reference_tests_line, unit_line
+
+    c = compare_metrics(clips, "brisque", unit="file", test="mixed", n_boot=100)["brisque"]
+    assert unit_line(c) == ("Unit of analysis: file (n = 50 files, 143 frames); each file's frames are averaged "
+                            "before the tests and effect sizes.")
+    assert mixed_model_line(c).startswith("Mixed model (brisque ~ group + (1 | file), REML; 143 frames in 50 files): "
+                                          "ICC = 0.9")
+    v = c.vs_reference.set_index("group_b")
+    assert (v.p == c.mixed.contrasts.set_index("group").p).all() and (v.test == "mixed").all()
+    assert reference_tests_line(c).startswith("mixed-model z vs natural, Holm-adjusted over 2 comparison(s) "
+                                              "(primary: brisque, mixed vs natural): ct P = ")

@@ -36,7 +36,17 @@ from medgap.stats.classifier_comparison import (
 )
 from medgap.stats._errors import ComparisonError
 from medgap.stats.assumptions import assumption_checks
-from medgap.stats.comparison import SMALL_GROUP, TESTS, GroupComparison, anova_line, compare_groups, paper_table
+from medgap.stats.comparison import (
+    SMALL_GROUP,
+    TESTS,
+    GroupComparison,
+    anova_line,
+    compare_groups,
+    mixed_model_line,
+    paper_table,
+    reference_tests_line,
+    unit_line,
+)
 from medgap.stats.effect_size import (
     EffectSize,
     cluster_bootstrap_effects,
@@ -103,6 +113,9 @@ __all__ = [
     "format_n",
     "holm",
     "mixed_model",
+    "mixed_model_line",
+    "reference_tests_line",
+    "unit_line",
     "noncentral_t_ci",
     "resolve_units",
     "MetricComparison",

@@ -343,3 +343,49 @@ def anova_line(comparison: GroupComparison) -> str:
     a = comparison.anova
     return (f"One-way ANOVA: F({a.df_between}, {a.df_within}) = {a.F:.2f}, {format_p(a.p)}, "
             f"eta-squared = {a.eta_squared:.3f}")
+
+
+_TEST_NAMES = {"welch": "Welch's t", "mixed": "mixed-model z", "mann-whitney": "Mann-Whitney U"}
+
+
+def unit_line(comparison: GroupComparison) -> str:
+    """``Unit of analysis: file (n = 26 files, 65 frames); each file's frames are averaged before the tests.``"""
+    d = comparison.describe
+    units, frames = int(d.n.sum()), int(d.n_frames.sum()) if "n_frames" in d else int(d.n.sum())
+    if comparison.unit == "frame":
+        return (f"Unit of analysis: frame (n = {units} frames); every frame counts as one observation, also frames "
+                "of one clip or patient.")
+    return (f"Unit of analysis: {comparison.unit} (n = {units} {comparison.unit}s, {frames} frames); each "
+            f"{comparison.unit}'s frames are averaged before the tests and effect sizes.")
+
+
+def mixed_model_line(comparison: GroupComparison, digits: int | None = None) -> str:
+    """The mixed model in one line: formula, counts, ICC and each group's contrast with its CI and P (or why
+    there is none)."""
+    m = comparison.mixed
+    if m is None:
+        return f"Mixed model: not fitted (every {comparison.unit} has one frame)."
+    head = (f"Mixed model ({comparison.value} ~ group + (1 | {comparison.unit}), REML; {m.n_frames} frames in "
+            f"{m.n_units} {comparison.unit}s)")
+    if m.error:
+        return f"{head}: could not be fitted ({m.error})."
+    level = f"{comparison.confidence * 100:g}% CI"
+    parts = [f"{r.group} {format_ci(r.estimate, r.ci_low, r.ci_high, digits)}, {format_p(r.p)}"
+             for r in m.contrasts.itertuples()]
+    warning = "" if m.converged else " NOT CONVERGED: treat as unreliable;"
+    return (f"{head}:{warning} ICC = {m.icc:.2f}; difference from {comparison.reference} ({level}): "
+            + "; ".join(parts) + ".")
+
+
+def reference_tests_line(comparison: GroupComparison) -> str:
+    """Each group's test against the reference with its Holm-adjusted P and the family it was adjusted in."""
+    v = comparison.vs_reference
+    if not len(v):
+        return ""
+    name = _TEST_NAMES.get(comparison.test, comparison.test)
+    on = "" if comparison.test == "mixed" else f" on {comparison.unit} values"
+    parts = [f"{r.group_b} {format_p(r.p_holm)}" for r in v.itertuples()]
+    family = v.holm_family.iloc[0]
+    size = int(v.holm_size.iloc[0])
+    return (f"{name} vs {comparison.reference}{on}, Holm-adjusted over {size} comparison(s) ({family}): "
+            + "; ".join(parts) + ".")
