@@ -96,4 +96,4 @@ def test_lines_for_the_cli_and_report_say_the_unit_model_and_family(clips):
     v = c.vs_reference.set_index("group_b")
     assert (v.p == c.mixed.contrasts.set_index("group").p).all() and (v.test == "mixed").all()
     assert reference_tests_line(c).startswith("mixed-model z vs natural, Holm-adjusted over 2 comparison(s) "
-                                              "(primary: brisque, mixed vs natural): ct P = ")
+                                              "(primary: brisque, mixed vs natural): ct P ")
