@@ -44,8 +44,8 @@ from importlib import resources
 from pathlib import Path
 from typing import BinaryIO
 
-import cv2
 import numpy as np
+from numba import njit
 
 from medgap.quality._matlab import (
     AGGD_MEAN,
@@ -168,7 +168,36 @@ def _block_features(blocks: np.ndarray) -> np.ndarray:
     return feats
 
 
-_WINDOW = np.ones((7, 7), np.uint8)
+@njit(cache=True, nogil=True)
+def _zero_exact(img, dev, second, flat_tol, cancel, norm):
+    """Set ``norm`` to 0 where I - mu is 0 in exact arithmetic: ``|I - mu|`` below mu's rounding error, or a
+    constant replicate-padded 7x7 window (range <= flat_tol). Both have ``|I - mu| <= flat_tol``, so only those
+    pixels are tested; a non-constant window usually stops at its first few values."""
+    h, w = img.shape
+    c2 = cancel * cancel
+    for i in range(h):
+        for j in range(w):
+            d = dev[i, j]
+            if abs(d) > flat_tol:
+                continue
+            x = img[i, j]
+            if d * d <= c2 * (x * x + second[i, j]):
+                norm[i, j] = 0.0
+                continue
+            lo = x
+            hi = x
+            flat = True
+            for r in range(i - 3, i + 4):
+                rr = min(max(r, 0), h - 1)  # 'replicate' padding
+                for c in range(j - 3, j + 4):
+                    v = img[rr, min(max(c, 0), w - 1)]
+                    lo = min(lo, v)
+                    hi = max(hi, v)
+                if hi - lo > flat_tol:
+                    flat = False
+                    break
+            if flat:
+                norm[i, j] = 0.0
 
 
 def _mscn(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -178,10 +207,8 @@ def _mscn(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     sigma = np.sqrt(np.abs(second - mu * mu))
     dev = img - mu
     norm = dev / (sigma + 1.0)
-    norm[dev * dev <= CANCEL_TOL**2 * (img * img + second)] = 0.0  # below the rounding error of mu
-    span = (cv2.dilate(img, _WINDOW, borderType=cv2.BORDER_REPLICATE)
-            - cv2.erode(img, _WINDOW, borderType=cv2.BORDER_REPLICATE))
-    norm[span <= FLAT_REL_TOL * (1.0 + np.abs(img).max())] = 0.0  # constant window
+    flat_tol = FLAT_REL_TOL * (1.0 + max(img.max(), -img.min()))
+    _zero_exact(np.ascontiguousarray(img), dev, second, flat_tol, CANCEL_TOL, norm)
     return norm, sigma
 
 

@@ -102,7 +102,7 @@ matlab_imresize_half = imresize_half
 def _mscn(gray: np.ndarray) -> tuple[np.ndarray, int]:
     """(MSCN map of one scale's float64 image, number of constant-window pixels), exact zeros as documented."""
     m = np.empty_like(gray)
-    scale = 1.0 + float(np.abs(gray).max())
+    scale = 1.0 + max(float(gray.max()), -float(gray.min()))  # 1 + max |I|, without a temporary array
     flat_tol = FLAT_REL_TOL * scale
     nflat = _kernels.mscn(gray, _TAPS, flat_tol, flat_tol**2 + _VAR_GATE_REL * scale**2, CANCEL_TOL, m)
     return m, nflat
