@@ -13,13 +13,19 @@ from medgap.io.collection import (
     scan_folder,
     summarise_skipped,
 )
+from medgap.io.display import CT_WINDOWS, WINDOW_CHOICES, Display, DisplayError, foreground_crop, foreground_mask
 from medgap.io.errors import ImageReadError
 from medgap.io.frame import Frame, item_id, parse_item_id, to_gray255, to_rgb255
 from medgap.io.limits import DEFAULT_MAX_PIXELS
 from medgap.io.readers import SUPPORTED_SUFFIXES, read_frames
+from medgap.io.resize import imresize, resize_short
 
 __all__ = [
+    "CT_WINDOWS",
     "DEFAULT_MAX_PIXELS",
+    "Display",
+    "DisplayError",
+    "WINDOW_CHOICES",
     "SUPPORTED_SUFFIXES",
     "CollectionError",
     "Frame",
@@ -28,10 +34,14 @@ __all__ = [
     "Source",
     "collect",
     "embedded_default",
+    "foreground_crop",
+    "foreground_mask",
+    "imresize",
     "item_id",
     "parse_item_id",
     "read_frames",
     "read_manifest",
+    "resize_short",
     "scan_folder",
     "summarise_skipped",
     "to_gray255",

@@ -197,9 +197,60 @@ def _palette_lut_is_8bit(ds) -> bool | None:
         return None
 
 
+def _group_item(ds, i: int, keyword: str):
+    """The first item of functional-group sequence ``keyword`` for frame ``i`` of an enhanced multi-frame file:
+    the frame's own (Per-Frame Functional Groups) wins over the shared one (PS3.3 C.7.6.16); None without."""
+    for seq_kw, k in (("PerFrameFunctionalGroupsSequence", i), ("SharedFunctionalGroupsSequence", 0)):
+        seq = ds.get(seq_kw)
+        if seq is not None and len(seq) > k:
+            inner = seq[k].get(keyword)
+            if inner:
+                return inner[0]
+    return None
+
+
+def _frame_rescale(ds, i: int) -> tuple[float, float] | None:
+    """(slope, intercept) of frame ``i``: the Pixel Value Transformation functional group of an enhanced file,
+    else None (the classic top-level Rescale Slope/Intercept or Modality LUT is pydicom's ``apply_rescale``)."""
+    item = _group_item(ds, i, "PixelValueTransformationSequence")
+    if item is None or ("RescaleSlope" not in item and "RescaleIntercept" not in item):
+        return None
+    try:
+        return float(item.get("RescaleSlope", 1.0)), float(item.get("RescaleIntercept", 0.0))
+    except (TypeError, ValueError):
+        return None
+
+
+def _frame_window(ds, i: int) -> tuple[tuple[float, float], str] | None:
+    """((center, width), VOI LUT function) of frame ``i``: its Frame VOI LUT functional group (enhanced files),
+    else the top-level Window Center/Width (first value when several); None without a usable window."""
+    for holder in (_group_item(ds, i, "FrameVOILUTSequence"), ds):
+        if holder is not None and "WindowCenter" in holder and "WindowWidth" in holder:
+            try:
+                window = (_first(holder.WindowCenter), _first(holder.WindowWidth))
+            except (TypeError, ValueError):
+                continue
+            return window, str(holder.get("VOILUTFunction", "LINEAR") or "LINEAR")
+    return None
+
+
+def _valid_voi_lut(ds) -> bool:
+    # pydicom's apply_voi_lut test: a VOI LUT Sequence whose first item has a descriptor and data
+    seq = ds.get("VOILUTSequence")
+    return bool(seq) and None not in (seq[0].get("LUTDescriptor"), seq[0].get("LUTData"))
+
+
 def read_dicom(path: Path, max_pixels: int | None = None) -> Iterator[Frame]:
     """Frame by frame (one decoded frame in memory at a time); values as ``ds.pixel_array`` followed by the
-    palette, modality rescale and VOI LUT steps gives them."""
+    palette, modality rescale and VOI LUT steps gives them.
+
+    Display rules (docs/io.md): a VOI window is kept (``meta['window']``) for MONOCHROME1/2 data only, colour
+    (RGB, YBR, palette) is converted as colour; enhanced multi-frame files give each frame the rescale and
+    window of its functional groups (per-frame over shared); a VOI LUT Sequence wins over a window, as
+    pydicom's ``apply_voi_lut(prefer_lut=True)``; a multi-frame file that is not 8-bit carries the range of the
+    whole file in ``meta['range']`` (a first decoding pass), so that frames without a window share one scale,
+    as NIfTI slices share their volume's.
+    """
     from pydicom.pixels import apply_color_lut, apply_rescale, apply_voi_lut, iter_pixels
 
     from medgap.io.limits import check_pixel_budget, logged_warnings
@@ -236,55 +287,83 @@ def read_dicom(path: Path, max_pixels: int | None = None) -> Iterator[Frame]:
     check_pixel_budget(path, int(ds.Columns), int(ds.Rows), max_pixels)
     check_frame_count(path, ds, n_frames)
     photometric = meta["photometric"]
+    monochrome = photometric.startswith("MONOCHROME")
     meta["monochrome1"] = photometric == "MONOCHROME1"
     meta["window"] = None
     meta["range"] = None
-    if "WindowCenter" in ds and "WindowWidth" in ds:
-        try:
-            meta["window"] = (_first(ds.WindowCenter), _first(ds.WindowWidth))
-            meta["voi_function"] = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR")
-        except (TypeError, ValueError):
-            meta["window"] = None
-    voi_lut = meta["window"] is None and "VOILUTSequence" in ds
     palette = photometric == "PALETTE COLOR"
+    # pydicom's precedence (apply_voi_lut(prefer_lut=True)): a VOI LUT Sequence wins over Window Center/Width.
+    voi_lut = monochrome and _valid_voi_lut(ds)
     rescale = "RescaleSlope" in ds or "RescaleIntercept" in ds or "ModalityLUTSequence" in ds
-    palette_8bit = _palette_lut_is_8bit(ds) if palette else None
+    frame_rescale = [_frame_rescale(ds, i) for i in range(n_frames)] if monochrome else [None] * n_frames
+    # A VOI window is a grayscale display step (PS3.3 C.11.2 applies to MONOCHROME1/2 only; pydicom refuses
+    # it for colour): colour data keeps its colours, and any window in its header is not used.
+    windows = [None if (voi_lut or not monochrome) else _frame_window(ds, i) for i in range(n_frames)]
+    if not monochrome and _frame_window(ds, 0) is not None:
+        meta["note"] = f"window in the header not applied: {photometric} is colour"
+    if rescale or any(frame_rescale):
+        meta["rescaled"] = True
     if palette:
         meta["photometric"] = "PALETTE COLOR -> RGB"
-    if voi_lut and not palette and photometric.startswith("MONOCHROME"):
+    if voi_lut:
         meta["range"] = (0.0, float(2 ** int(ds.VOILUTSequence[0].LUTDescriptor[2]) - 1))
+    palette_8bit = _palette_lut_is_8bit(ds) if palette else None
     # YBR_FULL(_422) -> RGB, J2K YBR_ICT/RCT -> RGB. Native data of a Part-10 file is read frame by frame from
     # the file (its value was deferred by dcmread); encapsulated data is held encoded, decoded frame by frame.
     ts = ds.file_meta.TransferSyntaxUID
     native_from_file = part10 and not ts.is_encapsulated and not ts.is_deflated
-    frames = iter_pixels(path if native_from_file else ds, allow_excess_frames=False)
-    for i in range(n_frames):
-        try:
-            with warnings.catch_warnings(), logged_warnings("pydicom") as logged:
-                warnings.simplefilter("ignore")
-                arr = next(frames)
-        except StopIteration:
-            raise ImageReadError(path, f"pixel data ended after {i} of {n_frames} frames") from None
-        except (KeyboardInterrupt, SystemExit, GeneratorExit):
-            raise
-        except BaseException as e:  # noqa: BLE001 - decoder panics (pylibjpeg-rle) are BaseExceptions
-            raise ImageReadError(path, _decode_reason(e, meta, i, n_frames)) from None
-        bad = [m for m in logged if any(w in m.lower() for w in _CORRUPT_WARNINGS)]
-        if bad:
-            where = f"frame {i}: " if n_frames > 1 else ""
-            raise ImageReadError(path, f"compressed pixel data damaged ({where}{' '.join(bad[0].split())})")
-        if palette:
-            arr = apply_color_lut(arr, ds)
-            if arr.dtype != np.uint8:
-                # 16-bit LUT entries normally span 0-65535; some writers store 8-bit values in them.
-                small = palette_8bit if palette_8bit is not None else arr.max() <= 255
-                arr = arr.astype(np.uint8) if small else np.floor(arr / 257.0 + 0.5).astype(np.uint8)
-        elif arr.ndim == 2 and photometric.startswith("MONOCHROME"):
-            if rescale:
-                arr = apply_rescale(arr, ds)
-            if voi_lut:
-                arr = apply_voi_lut(arr, ds, index=0)
-        yield Frame(np.ascontiguousarray(arr), i if n_frames > 1 else None, dict(meta))
+
+    def decoded() -> Iterator[np.ndarray]:
+        frames = iter_pixels(path if native_from_file else ds, allow_excess_frames=False)
+        for i in range(n_frames):
+            try:
+                with warnings.catch_warnings(), logged_warnings("pydicom") as logged:
+                    warnings.simplefilter("ignore")
+                    arr = next(frames)
+            except StopIteration:
+                raise ImageReadError(path, f"pixel data ended after {i} of {n_frames} frames") from None
+            except (KeyboardInterrupt, SystemExit, GeneratorExit):
+                raise
+            except BaseException as e:  # noqa: BLE001 - decoder panics (pylibjpeg-rle) are BaseExceptions
+                raise ImageReadError(path, _decode_reason(e, meta, i, n_frames)) from None
+            bad = [m for m in logged if any(w in m.lower() for w in _CORRUPT_WARNINGS)]
+            if bad:
+                where = f"frame {i}: " if n_frames > 1 else ""
+                raise ImageReadError(path, f"compressed pixel data damaged ({where}{' '.join(bad[0].split())})")
+            if palette:
+                arr = apply_color_lut(arr, ds)
+                if arr.dtype != np.uint8:
+                    # 16-bit LUT entries normally span 0-65535; some writers store 8-bit values in them.
+                    small = palette_8bit if palette_8bit is not None else arr.max() <= 255
+                    arr = arr.astype(np.uint8) if small else np.floor(arr / 257.0 + 0.5).astype(np.uint8)
+            elif arr.ndim == 2 and monochrome:
+                if frame_rescale[i] is not None:
+                    slope, intercept = frame_rescale[i]
+                    arr = arr.astype(np.float64) * slope + intercept
+                elif rescale:
+                    arr = apply_rescale(arr, ds)
+                if voi_lut:
+                    arr = apply_voi_lut(arr, ds, index=0, prefer_lut=True)
+            yield arr
+
+    if n_frames > 1 and not voi_lut and not palette and (
+        int(ds.get("BitsAllocated", 8) or 8) > 8 or rescale or any(frame_rescale)
+        or "FloatPixelData" in ds or "DoubleFloatPixelData" in ds
+    ):
+        # One scale per file (as NIfTI volumes): the range of every frame after rescale, from a first pass.
+        lo = hi = None
+        for arr in decoded():
+            finite = arr[np.isfinite(arr)] if arr.dtype.kind == "f" else arr
+            if finite.size:
+                a, b = float(finite.min()), float(finite.max())
+                lo = a if lo is None else min(lo, a)
+                hi = b if hi is None else max(hi, b)
+        meta["range"] = (lo, hi) if lo is not None else None
+    for i, arr in enumerate(decoded()):
+        frame_meta = dict(meta)
+        if windows[i] is not None:
+            frame_meta["window"], frame_meta["voi_function"] = windows[i]
+        yield Frame(np.ascontiguousarray(arr), i if n_frames > 1 else None, frame_meta)
 
 
 def _decode_reason(e: BaseException, meta: dict, i: int, n: int) -> str:
