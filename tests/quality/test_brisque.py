@@ -192,6 +192,11 @@ def test_exact_zero_rule_on_constructed_windows():
     assert m[13, 43] == 0 and m[13, 42] != 0  # the neighbour's window is not symmetric
     d = img[43, 43] - (ref.fspecial_gaussian()[0, 0] * 5e-5 + 3.0)
     assert 1e-9 < abs(d) < 1e-8 and m[43, 43] != 0 and m[43, 43] < 0
+    # the tolerances follow the image's scale: 16-bit values (and a negative offset) zero the same pixels
+    for scaled in (img * 257.0, img * 257.0 - 30000.0):
+        m16, nflat16 = _mscn(scaled)
+        np.testing.assert_array_equal(m16 == 0, ref.flat_mask(scaled) | ref.exact_zero_mask(scaled))
+        assert nflat16 == ref.flat_mask(scaled).sum()
 
 
 MODALITIES = ["natural", "cxr", "ct", "mr", "pocus"]

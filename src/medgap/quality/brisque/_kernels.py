@@ -23,7 +23,6 @@ _FM = {"reassoc", "contract", "nsz"}
 _JIT = dict(cache=True, fastmath=_FM, nogil=True, error_model="numpy")
 
 
-
 @njit(**_JIT)
 def _row_pass(x, g, pad, h1, h2):
     """Horizontal 7-tap correlation of x and x^2 with zero padding."""
