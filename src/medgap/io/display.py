@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from medgap._options import did_you_mean, option
@@ -165,10 +166,11 @@ def _border(gray: np.ndarray, width: int) -> np.ndarray:
 
 
 def foreground_mask(gray: np.ndarray, *, tolerance: float = 4.0, border: int = 2, opening: int = 5,
-                    min_part: float = 0.05) -> np.ndarray:
+                    min_part: float = 0.05, smooth: int = 5) -> np.ndarray:
     """Boolean HxW mask of the imaged region of a gray 0-255 image (True = foreground).
 
-    Background is the near-constant surround: pixels within ``tolerance`` gray levels of the most common value
+    Background is the near-constant surround: pixels (of the image after a ``smooth`` x ``smooth`` median, 3 or 5)
+    within ``tolerance`` gray levels of the most common value
     of the outer ``border`` pixels (the border mode, rounded to whole levels) that are connected to the image
     border (so dark lungs or ventricles inside the body stay foreground). The rest is opened with an
     ``opening`` x ``opening`` square (JPEG ringing, specks and thin lines such as a CT table go), parts smaller
@@ -182,6 +184,11 @@ def foreground_mask(gray: np.ndarray, *, tolerance: float = 4.0, border: int = 2
         raise ValueError(f"foreground_mask takes a gray HxW image (medgap.to_gray255), got shape {g.shape}")
     from scipy import ndimage
 
+    # decide on a lightly smoothed copy: CT air in a wide window, x-ray film and ultrasound noise vary by
+    # several levels pixel to pixel around the surround's value
+    if smooth > 1:
+        # a median keeps the edges where they are (float32 median: OpenCV takes sizes 3 and 5)
+        g = cv2.medianBlur(np.nan_to_num(g).astype(np.float32), 5 if smooth >= 5 else 3).astype(np.float64)
     edge = _border(g, border)
     edge = np.round(edge[np.isfinite(edge)])
     if edge.size == 0:
