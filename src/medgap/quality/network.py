@@ -110,12 +110,14 @@ def resolve_device(device: str | Any = "auto") -> Any:
 
 
 def check_device(device: str | Any) -> None:
-    """Refuse a malformed device name early (without importing torch for the common names)."""
-    if isinstance(device, str) and device.strip().lower() in ("auto", "cpu", "cuda"):
+    """Refuse a malformed device name (a run without network metrics still says so), without importing torch;
+    whether CUDA is there is checked by :func:`resolve_device` when a network needs it."""
+    if type(device).__module__.split(".")[0] == "torch":
+        return  # a torch.device
+    name = device.strip().lower() if isinstance(device, str) else None
+    if name in ("auto", "cpu", "cuda") or (name and name.startswith("cuda:") and name[5:].isdigit()):
         return
-    if isinstance(device, str) and device.strip().lower().startswith("cuda:") and device.split(":", 1)[1].isdigit():
-        return
-    resolve_device(device)  # raises with the reason (or accepts a torch.device)
+    raise DeviceError(f"unknown device {device!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'")
 
 
 def loaded_model(fn: NetworkMetricFn, device: Any) -> Any:
