@@ -71,6 +71,8 @@ def test_config_built_directly_copies_manifest_columns_as_strings(tmp_path):
         (["/definitely/not/here"], "no such file or folder"),
         (["--manifest", "missing.csv"], "no such manifest"),
         (["--format", "xlsx"], "--format 'xlsx' is not one of parquet, csv"),
+        (["--device", "gpu"], "unknown device 'gpu': use 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+        (["--batch-size", "0"], "--batch-size must be at least 1 frame"),
         (["--format", "csv", "--out", "s.parquet"], "end --out in .csv"),
         (["--workers", "0"], "--workers must be at least 1"),
     ],

@@ -54,6 +54,10 @@ class QualityConfig:
                                 choices=("parquet", "csv"))
     workers: int = option(1, "Worker processes (1: in-process, decoding one step ahead in a reader thread).",
                           flags=("-j",), resumable=True)
+    device: str = option("auto", "Where network metrics run: auto (CUDA when there is one), cpu, cuda or cuda:N; "
+                                 "hand-crafted metrics always run on CPU workers.", resumable=True)
+    batch_size: int | None = option(None, "Frames per forward pass of a network metric (default: the metric's "
+                                          "own).", show_default="the metric's")
     video_stride: int = option(1, "Score every Nth video frame.")
     nifti_axis: int = option(2, "NIfTI slicing axis (0, 1 or 2).")
     max_pixels: int = option(DEFAULT_MAX_PIXELS, "Largest frame decoded, in pixels (0: no limit); larger files are "
@@ -103,6 +107,11 @@ class QualityConfig:
             raise UsageError(f"--out {out} exists and is not a regular file; give a file name for the scores table")
         if self.workers < 1:
             raise UsageError(f"--workers must be at least 1, got {self.workers}")
+        from medgap.quality.network import check_device  # no torch: a malformed name is refused before scoring
+
+        check_device(self.device)
+        if self.batch_size is not None and self.batch_size < 1:
+            raise UsageError(f"--batch-size must be at least 1 frame, got {self.batch_size}")
         if self.video_stride < 1:
             raise UsageError(f"--video-stride must be at least 1 (every Nth frame), got {self.video_stride}")
         if self.nifti_axis not in (0, 1, 2):
@@ -161,6 +170,8 @@ class QualityConfig:
                 max_pixels=self.max_pixels or None,
                 fmt=fmt,
                 flush_seconds=self.save_every,
+                device=self.device,
+                batch_size=self.batch_size,
                 progress=progress,
                 config=jsonable(asdict(self)),
             )
