@@ -1,6 +1,6 @@
 """DICOM display rules (issue 10, item 5): colour is never windowed, enhanced multi-frame files give each frame
 its functional groups' rescale and window, a VOI LUT Sequence wins over a window (pydicom's precedence), and a
-multi-frame file is min-max scaled over the whole file, as NIfTI volumes are. Expected values are computed from
+multi-frame file (DICOM, multi-page TIFF) is min-max scaled over the whole file, as NIfTI volumes are. Expected values are computed from
 pydicom's own elements and functions, or restated in float64 here."""
 
 from __future__ import annotations
@@ -125,3 +125,14 @@ def test_shared_ct_dicom_is_in_hounsfield_units(shared_data):
     ds = pydicom.dcmread(path)
     np.testing.assert_array_equal(frame.pixels, ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept))
     assert frame.meta["rescaled"] and frame.meta["modality"] == "CT"
+
+
+def test_multipage_16bit_tiff_scales_over_the_whole_file(tmp_path):
+    import tifffile
+
+    pages = np.stack([RNG.integers(0, 300, (8, 12)), RNG.integers(2000, 60000, (8, 12))]).astype(np.uint16)
+    for page in pages:
+        tifffile.imwrite(tmp_path / "s.tiff", page, photometric="minisblack", append=True)
+    lo, hi = float(pages.min()), float(pages.max())
+    for f, raw in zip(read_frames(tmp_path / "s.tiff"), pages):
+        np.testing.assert_allclose(to_gray255(f), (raw.astype(np.float64) - lo) * 255.0 / (hi - lo), atol=1e-9)

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from medgap.io.errors import ImageReadError
-from medgap.io.frame import Frame
+from medgap.io.frame import LUMA, Frame
 from medgap.io.limits import DEFAULT_MAX_PIXELS, check_max_pixels, check_pixel_budget, describe, guarded
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp"})
@@ -231,7 +231,8 @@ def _bgr_to_rgb(img: np.ndarray) -> np.ndarray:
 def _read_tiff(path: Path, max_pixels: int | None) -> Iterator[Frame]:
     """Page by page: tifffile reads the page directory (shapes for the pixel budget), OpenCV's libtiff decodes
     each page (LZW, deflate, JPEG, PackBits without extra packages); tifffile decodes what OpenCV refuses (e.g.
-    float or unusual sample layouts). Only one decoded page is held at a time."""
+    float or unusual sample layouts). Only one decoded page is held at a time. Pages of more than 8 bits share
+    the range of the whole file (``meta['range']``, from a first pass), as DICOM frames and NIfTI slices do."""
     import tifffile
 
     try:
@@ -247,7 +248,9 @@ def _read_tiff(path: Path, max_pixels: int | None) -> Iterator[Frame]:
             raise ImageReadError(path, "TIFF without pages")
         data = np.fromfile(path, dtype=np.uint8)
         multi = n > 1
-        for i in range(n):
+
+        def page_pixels(i: int) -> tuple[np.ndarray, int]:
+            """Page i decoded (RGB order, alpha dropped) and its bits per sample, after the pixel budget check."""
             try:
                 page = tif.pages[i]
                 shape = page.shape
@@ -260,9 +263,7 @@ def _read_tiff(path: Path, max_pixels: int | None) -> Iterator[Frame]:
             if ok and mats:
                 arr = _bgr_to_rgb(mats[0])
                 del mats
-                meta = {"format": "tiff", "bits": arr.dtype.itemsize * 8, "window": None, "range": None}
-                yield Frame(arr, i if multi else None, meta)
-                continue
+                return arr, arr.dtype.itemsize * 8
             try:
                 arr = page.asarray()
             except Exception as e:  # noqa: BLE001 - tifffile raises many types for damaged files
@@ -271,9 +272,33 @@ def _read_tiff(path: Path, max_pixels: int | None) -> Iterator[Frame]:
                 arr = np.moveaxis(arr, 0, -1)  # planar RGB
             if arr.ndim == 3 and arr.shape[2] == 4:
                 arr = arr[..., :3]
-            bits = int(getattr(page, "bitspersample", arr.dtype.itemsize * 8))
-            meta = {"format": "tiff", "bits": bits, "window": None, "range": None}
-            yield Frame(np.ascontiguousarray(arr), i if multi else None, meta)
+            return np.ascontiguousarray(arr), int(getattr(page, "bitspersample", arr.dtype.itemsize * 8))
+
+        file_range = None
+        if multi and _tiff_has_wide_pages(tif, n):
+            # One scale per file, as multi-frame DICOM and NIfTI volumes: the range of every page (first pass,
+            # one page in memory at a time).
+            lo = hi = None
+            for i in range(n):
+                arr, _ = page_pixels(i)
+                x = arr.astype(np.float64) if arr.ndim == 2 else arr[..., :3].astype(np.float64) @ LUMA
+                x = x[np.isfinite(x)]
+                if x.size:
+                    lo = float(x.min()) if lo is None else min(lo, float(x.min()))
+                    hi = float(x.max()) if hi is None else max(hi, float(x.max()))
+            file_range = (lo, hi) if lo is not None else None
+        for i in range(n):
+            arr, bits = page_pixels(i)
+            meta = {"format": "tiff", "bits": bits, "window": None, "range": file_range}
+            yield Frame(arr, i if multi else None, meta)
+
+
+def _tiff_has_wide_pages(tif, n: int) -> bool:
+    """True when a page holds more than 8 bits per sample (from the page directory, nothing decoded)."""
+    try:
+        return any(getattr(tif.pages[i], "dtype", None) not in (None, np.uint8) for i in range(n))
+    except Exception:  # noqa: BLE001 - a damaged page: the page-by-page read below names it
+        return False
 
 
 def _read_nifti(path: Path, axis: int, max_pixels: int | None) -> Iterator[Frame]:
