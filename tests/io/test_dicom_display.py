@@ -1,7 +1,7 @@
 """DICOM display rules (issue 10, item 5): colour is never windowed, enhanced multi-frame files give each frame
 its functional groups' rescale and window, a VOI LUT Sequence wins over a window (pydicom's precedence), and a
-multi-frame file (DICOM, multi-page TIFF) is min-max scaled over the whole file, as NIfTI volumes are. Expected values are computed from
-pydicom's own elements and functions, or restated in float64 here."""
+multi-frame file (DICOM, multi-page TIFF) is min-max scaled over the whole file, as NIfTI volumes are.
+Expected values are computed from pydicom's own elements and functions, or restated in float64 here."""
 
 from __future__ import annotations
 

@@ -139,3 +139,18 @@ def test_display_order_crop_then_resize(ct):
     np.testing.assert_allclose(rgb[..., 0], out, atol=1e-9)
     assert Display().is_default and not d.is_default
     assert d.summary() == "window mediastinum (C 50, W 350); short side 128 px; foreground crop"
+
+
+def test_display_fields_are_options_a_config_can_inherit():
+    from dataclasses import dataclass, fields
+
+    @dataclass
+    class StudyLike(Display):
+        unit: str = "patient"
+
+    cfg = StudyLike(window="bone", resize_short=256)
+    assert Display.from_config(cfg) == Display(window="bone", resize_short=256)
+    assert {f.name: f.metadata["help"] != "" for f in fields(Display)} == {
+        "window": True, "resize_short": True, "foreground": True}
+    with pytest.raises(DisplayError):
+        StudyLike(window="bones")

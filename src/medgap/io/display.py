@@ -92,7 +92,7 @@ def _windowed(frame: Frame, window: str | tuple[float, float]) -> tuple[Frame, s
     return Frame(px, frame.frame, m), ""
 
 
-@dataclass(frozen=True)
+@dataclass
 class Display:
     """How a frame becomes the image a metric sees: window, foreground crop, common size.
 
@@ -101,6 +101,9 @@ class Display:
     used and :meth:`note` says so. ``"C,W"`` numbers apply to any grayscale frame that is not 8-bit (DICOM after
     the rescale, NIfTI, 16-bit PNG/TIFF), in its own units; 8-bit and colour images keep the file rule (noted).
     ``minmax`` drops the file's VOI window (min-max over the file's range; 8-bit images stay as they are).
+
+    The fields are command options (``medgap._options.option``): a command's config can inherit them
+    (``@dataclass class StudyConfig(Display): ...``) and hand :meth:`from_config` to the scoring engine.
     """
 
     window: str = option("file", "Display window for DICOM: file (the file's first VOI window), minmax, lung, "
@@ -117,6 +120,13 @@ class Display:
         if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 8):
             raise DisplayError(f"resize_short {n!r}: give the short side in pixels, an integer >= 8 (e.g. 384), "
                                "or None for the native size")
+
+    @classmethod
+    def from_config(cls, config: object) -> Display:
+        """The display of any object with ``window``, ``resize_short`` and ``foreground`` attributes (a command's
+        config); attributes it lacks keep their defaults."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        return cls(**{n: getattr(config, n) for n in names if hasattr(config, n)})
 
     @property
     def is_default(self) -> bool:

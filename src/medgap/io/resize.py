@@ -19,7 +19,8 @@ def _cubic(x: np.ndarray) -> np.ndarray:
     # Keys' cubic convolution kernel with a = -0.5 (MATLAB imresize's 'bicubic').
     ax = np.abs(x)
     ax2, ax3 = ax * ax, ax * ax * ax
-    return (1.5 * ax3 - 2.5 * ax2 + 1.0) * (ax <= 1) + (-0.5 * ax3 + 2.5 * ax2 - 4.0 * ax + 2.0) * ((ax > 1) & (ax <= 2))
+    near = (1.5 * ax3 - 2.5 * ax2 + 1.0) * (ax <= 1)
+    return near + (-0.5 * ax3 + 2.5 * ax2 - 4.0 * ax + 2.0) * ((ax > 1) & (ax <= 2))
 
 
 @functools.lru_cache(maxsize=256)
