@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from medgap.io.errors import ImageReadError
-from medgap.io.frame import Frame
+from medgap.io.frame import LUMA, Frame
 
 # Element values above this are read when used (native pixel data: frame by frame from the file).
 _DEFER = 1 << 20
@@ -353,6 +353,8 @@ def read_dicom(path: Path, max_pixels: int | None = None) -> Iterator[Frame]:
         # One scale per file (as NIfTI volumes): the range of every frame after rescale, from a first pass.
         lo = hi = None
         for arr in decoded():
+            if arr.ndim == 3:  # >8-bit colour: the range of the luma that to_gray255 scales
+                arr = arr[..., :3].astype(np.float64) @ LUMA
             finite = arr[np.isfinite(arr)] if arr.dtype.kind == "f" else arr
             if finite.size:
                 a, b = float(finite.min()), float(finite.max())
