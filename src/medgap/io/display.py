@@ -179,15 +179,15 @@ def foreground_mask(gray: np.ndarray, *, tolerance: float = 4.0, border: int = 2
                     min_part: float = 0.05, smooth: int = 5) -> np.ndarray:
     """Boolean HxW mask of the imaged region of a gray 0-255 image (True = foreground).
 
-    Background is the near-constant surround: pixels (of the image after a ``smooth`` x ``smooth`` median, 3 or 5)
-    within ``tolerance`` gray levels of the most common value
-    of the outer ``border`` pixels (the border mode, rounded to whole levels) that are connected to the image
-    border (so dark lungs or ventricles inside the body stay foreground). The rest is opened with an
-    ``opening`` x ``opening`` square (JPEG ringing, specks and thin lines such as a CT table go), parts smaller
-    than ``min_part`` of the largest are dropped (burned-in text, markers), and the mask is the convex hull of
-    what is left: the imaged region (a body section, a film, an ultrasound fan) is convex, and the hull takes
-    back dark content that touches the surround (ultrasound shadows). A border without a dominant value (a photograph
-    filling its frame: the mode holds under 10% of the border) gives an all-True mask.
+    Background is the near-constant surround: pixels (of the image after a ``smooth`` x ``smooth`` median, 3 or
+    5) within ``tolerance`` gray levels of the most common value of the outer ``border`` pixels (the border mode,
+    rounded to whole levels) that are connected to the image border (so dark lungs or ventricles inside the body
+    stay foreground). The rest is opened with an ``opening`` x ``opening`` square (JPEG ringing, specks and thin
+    lines such as a CT table go), parts smaller than ``min_part`` of the largest are dropped (burned-in text,
+    markers), and the mask is the convex hull of what is left: the imaged region (a body section, a film, an
+    ultrasound fan) is convex, and the hull takes back dark content that touches the surround (ultrasound
+    shadows). A border without a dominant value (a photograph filling its frame: the mode holds under 10% of
+    the border) gives an all-True mask.
     """
     g = np.asarray(gray, dtype=np.float64)
     if g.ndim != 2:
