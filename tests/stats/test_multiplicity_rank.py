@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import scikit_posthocs as sp
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from medgap.stats import ComparisonError, assumption_checks, cliffs_delta, compare_metrics, dunn_test, holm
 
@@ -22,9 +23,11 @@ def _plain_holm(p: list[float]) -> list[float]:
     return out
 
 
-def test_holm_matches_a_plain_restatement_and_skips_nan():
+def test_holm_matches_statsmodels_and_a_plain_restatement_and_skips_nan():
     p = [0.01, 0.04, 0.03, 0.005, 0.2, 0.04]
     assert holm(p).tolist() == pytest.approx(_plain_holm(p), rel=1e-12)
+    big = np.random.default_rng(0).uniform(0, 0.2, 40) ** 2
+    assert holm(big).tolist() == pytest.approx(multipletests(big, method="holm")[1].tolist(), rel=1e-12)
     with_nan = holm([0.01, np.nan, 0.02])
     assert np.isnan(with_nan[1]) and with_nan[[0, 2]].tolist() == pytest.approx(_plain_holm([0.01, 0.02]))
 

@@ -97,3 +97,14 @@ def test_lines_for_the_cli_and_report_say_the_unit_model_and_family(clips):
     assert (v.p == c.mixed.contrasts.set_index("group").p).all() and (v.test == "mixed").all()
     assert reference_tests_line(c).startswith("mixed-model z vs natural, Holm-adjusted over 2 comparison(s) "
                                               "(primary: brisque, mixed vs natural): ct P ")
+
+
+def test_comparison_options_declare_the_choices_once(clips):
+    from medgap._options import ConfigValueError, check_choices
+    from medgap.stats import ComparisonOptions
+
+    options = ComparisonOptions(unit="file", bootstrap=100, seed=2)
+    check_choices(options)
+    assert compare_metrics(clips, "brisque", **options.kwargs()).unit == "file"
+    with pytest.raises(ConfigValueError, match="--unit 'files' is not one of patient, file, frame. Did you mean 'file'"):
+        check_choices(ComparisonOptions(unit="files"))

@@ -10,7 +10,7 @@ Dunn's test is written here (the z of each pair's mean-rank difference with the 
 ``scikit_posthocs.posthoc_dunn``, which tests/stats checks it against) rather than called from scikit-posthocs:
 that package imports ``matplotlib.pyplot`` and seaborn when it is imported (~1 s, and pyplot's global state,
 which medgap's library code never loads: tests/report/test_no_global_backend.py). Holm's adjustment is
-statsmodels' (``medgap.stats.multiplicity.holm``).
+``medgap.stats.multiplicity.holm`` (checked against statsmodels' ``multipletests``).
 
 References: Cliff, N. (1993). Dominance statistics: ordinal analyses to answer ordinal questions. Psychological
 Bulletin 114, 494-509. Dunn, O. J. (1964). Multiple comparisons using rank sums. Technometrics 6, 241-252.
