@@ -80,8 +80,9 @@ def test_a_different_earlier_comparison_is_not_overwritten(scores, tmp_path):
     assert r.exit_code == 0, r.output
     assert list(json.loads((out / "comparison.json").read_text())) == ["brisque"]
     assert not (out / "edge_density_groups.csv").exists()  # the earlier comparison's files went with it
-    assert sorted(p.name for p in out.iterdir()) == ["brisque_effect_sizes.csv", "brisque_games_howell.csv",
-                                                     "brisque_groups.csv", "brisque_tukey.csv", "comparison.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "brisque_assumptions.csv", "brisque_dunn.csv", "brisque_effect_sizes.csv", "brisque_games_howell.csv",
+        "brisque_groups.csv", "brisque_tukey.csv", "brisque_vs_reference.csv", "comparison.json"]
 
 
 def test_small_values_print_with_significant_digits(scores, tmp_path):
@@ -106,7 +107,7 @@ def test_piped_output_is_not_wrapped(tmp_path):
     lines = r.stdout.splitlines()
     assert any(line.startswith("One-way ANOVA: F(2, 15) = ") and "eta-squared = " in line for line in lines)
     assert any(line.startswith("Welch's ANOVA: F(") and "Kruskal-Wallis: H(2) = " in line for line in lines)
-    rows = [line for line in lines if long + "-1" in line]
+    rows = [line for line in lines if long + "-1" in line and line.startswith("│")]  # the table's row
     assert len(rows) == 1 and "reference" not in rows[0] and rows[0].rstrip().endswith("│")
     assert max(len(line) for line in lines) > 80
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,13 +26,17 @@ from medgap.cli._common import (
 from medgap.report.comparison import ComparisonExistsError, write_comparisons
 from medgap.stats import (
     ComparisonError,
+    ComparisonOptions,
     GroupComparison,
     MetricComparison,
     anova_line,
     check_reference,
     compare_metrics,
     format_p,
+    mixed_model_line,
     paper_table,
+    reference_tests_line,
+    unit_line,
 )
 
 FORMATS = ("text", "markdown", "json")
@@ -72,6 +76,8 @@ class CompareConfig:
     overwrite: bool = option(False, "Replace a different comparison already in the output folder (refused "
                                     "otherwise).")
     format: str = option("text", "Tables on stdout as text, markdown or json.", choices=FORMATS)
+    comparison: ComparisonOptions = field(default_factory=ComparisonOptions)
+    """The unit of analysis, primary metric, test and bootstrap (their options are flattened into the command's)."""
 
     def run(self) -> MetricComparison:
         check_choices(self, UsageError)
@@ -88,7 +94,7 @@ class CompareConfig:
         out_dir = self.output_dir()
         check_writable_folder(out_dir)  # before minutes of statistics on a large table
         try:
-            result = compare_metrics(scores, self.metrics or None, self.reference)
+            result = compare_metrics(scores, self.metrics or None, self.reference, **self.comparison.kwargs())
         except ComparisonError as e:
             raise UsageError(f"{self.scores}: {e}") from None
         for note in result.notes:
@@ -114,7 +120,10 @@ def _stat_lines(cmp: GroupComparison) -> list[str]:
     w, k = cmp.welch, cmp.kruskal
     welch = (f"F({w.df1:.0f}, {w.df2:.1f}) = {w.F:.2f}, {format_p(w.p)}" if np.isfinite(w.F)
              else "n/a (a group has zero variance or one value)")
-    return [anova_line(cmp), f"Welch's ANOVA: {welch}; Kruskal-Wallis: H({k.df}) = {k.H:.2f}, {format_p(k.p)}"]
+    lines = [unit_line(cmp), anova_line(cmp),
+             f"Welch's ANOVA: {welch}; Kruskal-Wallis: H({k.df}) = {k.H:.2f}, {format_p(k.p)}",
+             mixed_model_line(cmp), reference_tests_line(cmp)]
+    return [line for line in lines if line]
 
 
 def _title(column: str, lower_is_better: bool | None) -> str:

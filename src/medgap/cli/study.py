@@ -16,7 +16,7 @@ from medgap.cli.compare import print_result
 from medgap.cli.quality import QualityConfig
 from medgap.report import write_report
 from medgap.report.comparison import write_comparisons
-from medgap.stats import ComparisonError, check_reference, compare_metrics
+from medgap.stats import ComparisonError, ComparisonOptions, check_reference, compare_metrics
 
 
 @dataclass
@@ -24,6 +24,7 @@ class StudyConfig:
     """``medgap study``: the quality command's options (scores go to OUT/scores.parquet or .csv) plus these."""
 
     quality: QualityConfig = field(default_factory=QualityConfig)
+    comparison: ComparisonOptions = field(default_factory=ComparisonOptions)
     out: Path = option(Path("medgap-study"), "Run folder (scores, config.json, CSV/JSON, report.html).",
                        flags=("-o",))
     reference: str | None = option(None, "Reference group for the effect sizes (default: natural when the "
@@ -47,7 +48,8 @@ class StudyConfig:
             return code, None
         scores = (pd.read_csv(self.quality.out) if self.quality.format == "csv"
                   else pd.read_parquet(self.quality.out))
-        comparisons = compare_metrics(scores, self.quality.score_columns, self.reference)
+        comparisons = compare_metrics(scores, self.quality.score_columns, self.reference,
+                                      **self.comparison.kwargs())
         for note in comparisons.notes:
             console.print(f"[yellow]note:[/] {plain(note, newlines=True)}", soft_wrap=True)
         write_comparisons(comparisons, self.out, overwrite=True)  # the run folder's own comparison, redone
