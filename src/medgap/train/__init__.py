@@ -1,5 +1,6 @@
 """Fine-tuning on Lightning with patient-grouped cross-validation and a self-describing run directory;
-``load_run`` reloads a finished run as (model, transform, classes).
+``load_run`` reloads a finished run as (model, transform, classes). What a run learns is a task
+(:mod:`medgap.train.tasks`: classify, multilabel, regress); ``run_cv`` is the run every task shares.
 
 Lazy: ``medgap.train.config`` (the options, no torch) imports without PyTorch; the rest loads on first use."""
 
@@ -14,6 +15,11 @@ _EXPORTS = {
     "RunLoadError": "medgap.train.load",
     "load_run": "medgap.train.load",
     "run_finetune": "medgap.train.run",
+    "run_cv": "medgap.train.run",
+    "FoldContext": "medgap.train.run",
+    "Task": "medgap.train.tasks",
+    "TASKS": "medgap.train.tasks",
+    "create_task": "medgap.train.tasks",
 }
 
 __all__ = sorted(_EXPORTS)
