@@ -35,9 +35,9 @@ class RatingsError(ValueError):
     the message names the file or column and the fix."""
 
 
-def _examples(values: Iterable[object], k: int = 3) -> str:
+def _examples(values: Iterable[object], k: int = 3, *, quote: bool = True) -> str:
     values = list(values)
-    shown = ", ".join(repr(str(v)) for v in values[:k])
+    shown = ", ".join(repr(str(v)) if quote else str(v) for v in values[:k])
     return shown + (f" and {len(values) - k} more" if len(values) > k else "")
 
 
@@ -50,6 +50,10 @@ def _resolve_root(paths: Sequence[str], base: Path, root: Path | None, source: s
     nearest folder above it in which every listed file exists (a table kept next to the images of a larger
     data folder, e.g. ``data/iqa/clive/mos.csv`` listing ``iqa/clive/1000.JPG``)."""
     relative = [p for p in paths if not Path(p).is_absolute()]
+    absent = [p for p in paths if Path(p).is_absolute() and not Path(p).is_file()]
+    if absent:
+        raise RatingsError(f"{_where(source)}: {len(absent)} of {len(paths)} image files not found: "
+                           f"{_examples(absent)}; correct the paths (absolute ones are used as they are)")
     candidates = [root] if root is not None else [base, *base.parents]
     best, best_missing = candidates[0], None
     for folder in candidates:
@@ -101,7 +105,7 @@ def read_ratings(
     paths = table[path_column]
     if paths.isna().any():
         rows = (np.flatnonzero(paths.isna().to_numpy()) + 2).tolist()  # +2: the header is line 1
-        raise RatingsError(f"{_where(source)}: column {path_column!r} is empty on line(s) {_examples(rows)}; "
+        raise RatingsError(f"{_where(source)}: column {path_column!r} is empty on line(s) {_examples(rows, quote=False)}; "
                            "every row needs an image path")
     paths = paths.astype(str)
     dup = paths[paths.duplicated()].unique().tolist()
@@ -114,7 +118,7 @@ def read_ratings(
         lines = (np.flatnonzero(bad.to_numpy()) + 2).tolist()
         values = table.loc[bad, mos_column].tolist()
         raise RatingsError(f"{_where(source)}: column {mos_column!r} must hold numbers (mean opinion scores); "
-                           f"{int(bad.sum())} row(s) do not, on line(s) {_examples(lines)} (values "
+                           f"{int(bad.sum())} row(s) do not, on line(s) {_examples(lines, quote=False)} (values "
                            f"{_examples(values)}). Fix or remove those rows, or name the right column with "
                            "mos_column (--mos-column)")
     folder = _resolve_root(paths.tolist(), base, Path(root) if root is not None else None, source)

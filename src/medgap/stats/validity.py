@@ -127,7 +127,7 @@ def _bounds(direction: float) -> tuple[np.ndarray, np.ndarray]:
     return np.array([-inf, 0, -inf, -inf, -inf]), np.array([0, inf, inf, 0, inf])
 
 
-def _fit_z(z: np.ndarray, y: np.ndarray, p0: np.ndarray, max_nfev: int) -> tuple[np.ndarray | None, bool]:
+def _fit_z(z: np.ndarray, y: np.ndarray, p0: np.ndarray, max_nfev: int, tol: float) -> tuple[np.ndarray | None, bool]:
     """Least-squares b1..b5 on standardised scores within :func:`_bounds` (``scipy.optimize.least_squares``,
     trust-region reflective, as ``scipy.optimize.curve_fit`` does with bounds, called directly to give it the
     analytic Jacobian and an evaluation budget): (parameters or None when the fit fails, whether it converged
@@ -137,7 +137,7 @@ def _fit_z(z: np.ndarray, y: np.ndarray, p0: np.ndarray, max_nfev: int) -> tuple
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             res = optimize.least_squares(lambda p: logistic5(z, *p) - y, x0, jac=lambda p: _jacobian(z, p),
-                                         bounds=(lb, ub), method="trf", max_nfev=max_nfev)
+                                         bounds=(lb, ub), method="trf", max_nfev=max_nfev, ftol=tol, xtol=tol)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError):
         return None, False
     if not np.all(np.isfinite(res.x)):
@@ -149,14 +149,18 @@ def _sse(pred: np.ndarray, y: np.ndarray) -> float:
     return float(np.sum((y - pred) ** 2))
 
 
-FULL_NFEV = 20000
-"""Evaluation budget of the fit on all images; a fit that has not converged by then falls back to a line."""
+FULL_NFEV = 5000
+"""Evaluation budget of the fit on all images (tolerances 1e-8); a fit that has not converged by then falls back
+to a line (data close to linear drive the logistic towards unbounded parameters: a line is then the mapping)."""
+RESAMPLE_TOL = 1e-6
+"""ftol/xtol of the refit in a resample (the full fit uses scipy's 1e-8)."""
 RESAMPLE_NFEV = 400
 """Evaluation budget per bootstrap resample, started from the full fit. When the data ask for a shape that the
 logistic reaches only with unbounded parameters (b1 -> inf, b2 -> 0: a cubic term), Levenberg-Marquardt creeps
 along a flat valley of the squared error; the best mapping found within the budget is used and the resample is
 counted in ``capped_resamples``. Measured on the 627 CLIVE photos (BRISQUE, PIQE; 100 resamples): PLCC within
-0.0012 and RMSE within 0.011 MOS points of a 2000-evaluation budget, at a third of the time or less."""
+0.0012 and RMSE within 0.011 MOS points of a 2000-evaluation budget, at a third of the time or less. When the
+full fit is a line (fallback), every resample fits a line too."""
 
 
 def _fit(x: np.ndarray, y: np.ndarray, mu: float, sd: float, p0: np.ndarray | None
@@ -170,7 +174,8 @@ def _fit(x: np.ndarray, y: np.ndarray, mu: float, sd: float, p0: np.ndarray | No
                                              f"{MIN_IMAGES_LOGISTIC} images, got {x.size}"), None, False
     z = (x - mu) / sd
     resample = p0 is not None
-    p, converged = _fit_z(z, y, p0 if resample else _start(z, y), RESAMPLE_NFEV if resample else FULL_NFEV)
+    p, converged = _fit_z(z, y, p0 if resample else _start(z, y), RESAMPLE_NFEV if resample else FULL_NFEV,
+                          RESAMPLE_TOL if resample else 1e-8)
     capped = resample and p is not None and not converged
     if not resample and not converged:
         return LogisticFit("linear", linear, f"linear mapping: the 5-parameter logistic fit did not converge "
@@ -310,6 +315,8 @@ class _Statistic:
     def __call__(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         if np.ptp(x) == 0 or np.ptp(y) == 0:  # a resample of one distinct image (tiny n): undefined
             return np.full(4, np.nan)
+        if self.p0 is None:  # the full fit is a line: so is every resample's (the same estimator)
+            return _point(x, y, LogisticFit("linear", _linear(x, y)), self.sign)
         fit, _, capped = _fit(x, y, self.mu, self.sd, self.p0)
         self.linear += fit.kind == "linear"
         self.capped += capped
@@ -356,8 +363,8 @@ def metric_validity(
     fit, p, _ = _fit(x, y, mu, sd, None)
     point = _point(x, y, fit, sign)
     low = high = np.full(4, np.nan)
-    # resamples start from the full fit (from the default start when that fell back to a line)
-    statistic = _Statistic(sign, mu, sd, p if p is not None else _start((x - mu) / sd, y))
+    # resamples refit the logistic from the full fit's parameters, or a line when the full fit is a line
+    statistic = _Statistic(sign, mu, sd, p)
     if n_resamples > 0:
         with warnings.catch_warnings():
             # a degenerate bootstrap distribution (tiny n) gives NaN bounds, which the result shows
