@@ -23,6 +23,8 @@ class TinyQualityNet(nn.Module):
 
     loads = 0
     """Models built by TestNet.load in this process."""
+    passes: list[int] = []
+    """Frames in each forward pass TestNet.predict made in this process."""
 
     def __init__(self, seed: int) -> None:
         super().__init__()
@@ -52,6 +54,7 @@ class TestNet(NetworkMetricFn):
         for x in images:
             if float(np.ptp(x)) == 0.0:  # a check of the metric's own, so that a frame can fail within a batch
                 raise ValueError("a constant frame has no structure to score")
+        TinyQualityNet.passes.append(len(images))
         x = stack(images, device)
         scores = model(x).cpu().numpy()
         activation = torch.relu(model.conv1(x / 255.0)).mean(dim=(1, 2, 3)).cpu().numpy()

@@ -154,11 +154,21 @@ def test_medgap_score_batches_the_network_and_equals_the_stored_rows(folder, tmp
     assert list(got.error.fillna("")) == list(ref.error.fillna(""))
 
 
-def test_metric_batch_is_one_forward_pass_per_chunk_and_keeps_the_order():
+def test_metric_batch_is_one_forward_pass_per_chunk_and_keeps_the_order(folder, tmp_path):
     rng = np.random.default_rng(3)
     images = [rng.uniform(0, 255, (40, 48)) for _ in range(5)] + [rng.uniform(0, 255, (32, 32)) for _ in range(2)]
     images = [images[k] for k in (0, 5, 1, 2, 6, 3, 4)]  # the two sizes interleaved
+    tn.TinyQualityNet.passes.clear()
     got = NET.batch(images, batch_size=3, device="cpu")
+    assert sorted(tn.TinyQualityNet.passes) == [2, 2, 3]  # 5 of one shape in passes of 3 + 2, then the 2 others
+    tn.TinyQualityNet.passes.clear()
+    NET.batch(images, device="cpu")  # the metric's own batch size (32): one pass per shape
+    assert sorted(tn.TinyQualityNet.passes) == [2, 5]
+    tn.TinyQualityNet.passes.clear()
+    medgap.score(folder, [NET], device="cpu")  # across files: 4 frames of 112x112, 7 of 96x128 with the constant one
+    # the 112x112 frames in one pass; the 96x128 pass fails on the constant frame (refused before the forward)
+    # and its frames are rerun one by one: 6 passes of one, the constant frame refused again
+    assert sorted(tn.TinyQualityNet.passes) == [1] * 6 + [4]
     plain = tn.plain_scores(images)
     assert [r["testnet"] for r in got] == pytest.approx(plain, rel=1e-5, abs=1e-6)
     assert [NET(x)["testnet"] for x in images] == pytest.approx(plain, rel=1e-5, abs=1e-6)

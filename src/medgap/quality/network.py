@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 DEFAULT_BATCH_SIZE = 32
-"""Frames per forward pass when the caller does not say."""
+"""Frames per forward pass when neither the caller nor the metric (``NetworkMetricFn.batch_size``) says."""
 
 _CACHE_SIZE = 4  # models kept per process (least recently used goes first): a notebook may switch metrics
 _cache: OrderedDict[tuple, Any] = OrderedDict()
@@ -51,6 +51,8 @@ class NetworkMetricFn:
 
     same_size: ClassVar[bool] = True
     """``True``: each :meth:`predict` call gets frames of one shape; ``False``: frames of any sizes."""
+    batch_size: ClassVar[int] = DEFAULT_BATCH_SIZE
+    """Frames per forward pass when the caller gives no ``batch_size`` (the metric's own default)."""
 
     def load(self, device: Any) -> Any:  # pragma: no cover - the protocol
         raise NotImplementedError
@@ -181,7 +183,7 @@ def run_network(fn: NetworkMetricFn, images: Sequence[np.ndarray], *, device: st
     false); a pass that raises is rerun frame by frame, so a frame the metric refuses fails alone. Errors of the
     device or the model's loading are raised (they concern every frame)."""
     torch = _torch()
-    size = DEFAULT_BATCH_SIZE if batch_size is None else int(batch_size)
+    size = fn.batch_size if batch_size is None else int(batch_size)
     if size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     dev = resolve_device(device)

@@ -112,7 +112,7 @@ def score(
     Read options as in :func:`~medgap.scoring.score_collection`. ``progress``: ``True`` for a tqdm bar, or a
     callable ``progress(files_done, files_total, items_done)``. Network metrics run in this process on
     ``device`` (``"auto"``: CUDA when there is one; ``"cpu"``, ``"cuda"``, ``"cuda:N"``), ``batch_size``
-    frames per forward pass (default 32); hand-crafted metrics use ``workers`` processes.
+    frames per forward pass (default: the metric's own); hand-crafted metrics use ``workers`` processes.
 
     Returns the columns of ``score_collection``'s table without the resume key (``file_size``,
     ``file_mtime_ns``, ``metric_versions``, ``read_options``): ``item_id, path, frame, group, width, height``,

@@ -22,7 +22,7 @@ from medgap._json import jsonable
 from medgap.environment import environment
 from medgap.io import DEFAULT_MAX_PIXELS, ImageReadError, Source, item_id, read_frames, to_gray255, to_rgb255
 from medgap.io.readers import NIFTI_SUFFIXES, VIDEO_SUFFIXES, suffix_of
-from medgap.quality.network import DEFAULT_BATCH_SIZE, check_device, loaded_model, resolve_device
+from medgap.quality.network import check_device, loaded_model, resolve_device
 from medgap.quality.registry import Metric
 from medgap.scoring.engine import is_fatal, make_engine
 from medgap.scoring.store import ResultStore, Scored, StoreError
@@ -316,10 +316,11 @@ class _Batcher:
     at a time (at most ``batch_size`` decoded frames wait here). A file's rows come out once all its frames
     have their network scores."""
 
-    def __init__(self, network: Sequence[Metric], device: Any, batch_size: int) -> None:
+    def __init__(self, network: Sequence[Metric], device: Any, batch_size: int | None) -> None:
         self.network = tuple(network)
         self.device = device
-        self.batch_size = batch_size
+        self.batch_size = batch_size  # None: each metric's own (NetworkMetricFn.batch_size)
+        self.collect = batch_size or max((m.fn.batch_size for m in network), default=1)  # type: ignore[attr-defined]
         self.frames: list[tuple[list, dict, Any, Any]] = []  # (file entry, row, gray, rgb)
         self.files: deque[list] = deque()  # [rows, frames waiting, read to the end]
 
@@ -333,7 +334,7 @@ class _Batcher:
         if self.network and row["width"] is not None:
             entry[1] += 1
             self.frames.append((entry, row, gray, rgb))
-            if len(self.frames) >= self.batch_size:
+            if len(self.frames) >= self.collect:
                 self.run()
         yield from self.ready()
 
@@ -365,7 +366,7 @@ class _Batcher:
 
 
 def _stream(tasks: Sequence[_Task], loaded: Iterable[Iterable[tuple]], hand: Sequence[Metric],
-            network: Sequence[Metric], device: Any, batch_size: int) -> Iterator[list[dict]]:
+            network: Sequence[Metric], device: Any, batch_size: int | None) -> Iterator[list[dict]]:
     """Rows per file, in the tasks' order, scored in this process: ``hand`` metrics frame by frame as frames
     arrive, ``network`` metrics in batches across files (:class:`_Batcher`)."""
     batcher = _Batcher(network, device, batch_size)
@@ -412,7 +413,7 @@ def _merge(hand_rows: list[dict], net_rows: list[dict], network: Sequence[Metric
     return hand_rows
 
 
-def _network_thread(tasks: Sequence[_Task], network: Sequence[Metric], device: Any, batch_size: int,
+def _network_thread(tasks: Sequence[_Task], network: Sequence[Metric], device: Any, batch_size: int | None,
                     prefetch: bool, out: queue.Queue, stop: threading.Event) -> threading.Thread:
     """The network pass of a run whose hand-crafted metrics are in worker processes: this process reads the
     files again (a reader thread ahead of it) and puts ``(index, rows)`` per file, then ``(None, None)``, or
@@ -454,8 +455,8 @@ def scored_rows(tasks: Sequence[_Task], *, workers: int = 1, prefetch: bool = Tr
     metrics = tasks[0].metrics
     hand = tuple(m for m in metrics if not m.network)
     network = tuple(m for m in metrics if m.network)
-    size = DEFAULT_BATCH_SIZE if batch_size is None else int(batch_size)
-    if size < 1:
+    size = None if batch_size is None else int(batch_size)  # None: each network metric's own
+    if size is not None and size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if network:
         dev = resolve_device(device)
@@ -646,8 +647,8 @@ def score_collection(
     one worker and ``prefetch``, a reader thread decodes ahead while the main thread scores (uses a second core
     for I/O and decoding); a reader thread that ends is never waited for. ``progress(files_done, files_total, items_scored)`` is called after each file.
 
-    Network metrics (``metric.network``) run in this process, ``batch_size`` frames per forward pass (default
-    32) batched across files, on ``device``: ``"auto"`` (CUDA when there is one), ``"cpu"``, ``"cuda"`` or
+    Network metrics (``metric.network``) run in this process, ``batch_size`` frames per forward pass (default:
+    the metric's own, ``NetworkMetricFn.batch_size``, 32 unless it says) batched across files, on ``device``: ``"auto"`` (CUDA when there is one), ``"cpu"``, ``"cuda"`` or
     ``"cuda:N"``; their model is loaded once, before the first file (CUDA asked for without CUDA raises
     :class:`~medgap.quality.network.DeviceError`). Hand-crafted metrics keep their ``workers``. Neither option
     is part of the resume key. See :func:`scored_rows`.
@@ -669,8 +670,8 @@ def score_collection(
         "versions": environment(),  # python, platform, packages, git commit, OpenCV, GPU: medgap.environment
     }
     if any(m.network for m in metrics):
-        meta["network"] = {"device": str(resolve_device(device)),
-                           "batch_size": DEFAULT_BATCH_SIZE if batch_size is None else batch_size}
+        meta["network"] = {"device": str(resolve_device(device)), "batch_size": {
+            m.name: m.fn.batch_size if batch_size is None else batch_size for m in metrics if m.network}}
     if progress:
         progress(skipped, summary.files_total, 0)
     results = scored_rows(tasks, workers=workers, prefetch=prefetch, device=device, batch_size=batch_size)
