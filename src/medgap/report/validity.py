@@ -56,7 +56,7 @@ def plot_validity(validation, path: Path, dpi: int = 130) -> Path:
         ax.set_title(f"{name}   n = {mv.n} images\nSROCC {_ci(mv.srocc.value, mv.srocc.low, mv.srocc.high)}\n"
                      f"PLCC {_ci(mv.plcc.value, mv.plcc.low, mv.plcc.high)}", fontsize=10)
         ax.grid(alpha=0.25)
-        ax.legend(loc="best", fontsize=8, frameon=False)
+        ax.legend(loc="best", fontsize=8, framealpha=0.85)
     for ax in axes.ravel()[k:]:
         ax.set_visible(False)
     fig.suptitle(f"Metric scores vs human ratings ({pct}% bootstrap CIs over images; SROCC signed: positive = "
