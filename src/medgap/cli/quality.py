@@ -27,7 +27,7 @@ from medgap.cli._common import (
 )
 from medgap._json import jsonable
 from medgap._options import check_choices, option
-from medgap.io import DEFAULT_MAX_PIXELS, Source, collect, embedded_default
+from medgap.io import DEFAULT_MAX_PIXELS, Display, Source, collect, embedded_default
 from medgap.io.collection import SkippedFile, summarise_skipped
 from medgap.quality import create_metric, get_metric_info
 from medgap.scoring import ScoreSummary, score_collection
@@ -62,6 +62,8 @@ class QualityConfig:
     nifti_axis: int = option(2, "NIfTI slicing axis (0, 1 or 2).")
     max_pixels: int = option(DEFAULT_MAX_PIXELS, "Largest frame decoded, in pixels (0: no limit); larger files are "
                                                  "refused from their header, before decoding.")
+    display: Display = field(default_factory=Display)
+    """--window, --resize-short, --foreground (medgap.io.Display): how a frame becomes the metrics' input."""
     save_every: float = option(5.0, "Seconds between saves of finished rows: a killed run loses at most this "
                                     "much work.", resumable=True)
 
@@ -171,6 +173,7 @@ class QualityConfig:
                 fmt=fmt,
                 flush_seconds=self.save_every,
                 device=self.device,
+                display=None if self.display.is_default else self.display,
                 batch_size=self.batch_size,
                 progress=progress,
                 config=jsonable(asdict(self)),

@@ -13,7 +13,7 @@ import pandas as pd
 
 from medgap.io import DEFAULT_MAX_PIXELS, CollectionError, Source, collect
 from medgap.quality.registry import Metric, create_metric
-from medgap.scoring.run import Progress, _Task, _versions, scored_rows
+from medgap.scoring.run import display_key, Progress, _Task, _versions, scored_rows
 from medgap.scoring.store import KEY, LEADING, READ_OPTIONS, TRAILING, _normalise
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -103,6 +103,7 @@ def score(
     progress: bool | Progress = False,
     device: str = "auto",
     batch_size: int | None = None,
+    display=None,
 ) -> pd.DataFrame:
     """Score images with metrics into a DataFrame, one row per image or frame; nothing is written.
 
@@ -113,6 +114,8 @@ def score(
     callable ``progress(files_done, files_total, items_done)``. Network metrics run in this process on
     ``device`` (``"auto"``: CUDA when there is one; ``"cpu"``, ``"cuda"``, ``"cuda:N"``), ``batch_size``
     frames per forward pass (default: the metric's own); hand-crafted metrics use ``workers`` processes.
+    ``display``: a :class:`~medgap.io.Display` (CT window, short side, foreground crop) instead of
+    :func:`~medgap.io.to_gray255`.
 
     Returns the columns of ``score_collection``'s table without the resume key (``file_size``,
     ``file_mtime_ns``, ``metric_versions``, ``read_options``): ``item_id, path, frame, group, width, height``,
@@ -123,7 +126,7 @@ def score(
     """
     ms = as_metrics(metrics)
     srcs = as_sources(sources, groups)
-    read = {"video_stride": video_stride, "nifti_axis": nifti_axis, "max_pixels": max_pixels}
+    read = {"video_stride": video_stride, "nifti_axis": nifti_axis, "max_pixels": max_pixels, "display": display}
     versions = _versions(ms)
     order: dict[str, int] = {}
     tasks: list[_Task] = []
@@ -157,7 +160,8 @@ def score(
     labels = [c for c in df.columns if c not in LEADING and c not in TRAILING and c not in values]
     order_ = [c for c in LEADING if c in df] + labels + values + [c for c in TRAILING if c in df]
     df = df[order_].reset_index(drop=True)  # the stored table's order: labels before the metrics' columns
-    df.attrs.update(metric_versions=versions, read_options=read)
+    df.attrs.update(metric_versions=versions,
+                    read_options={**read, "display": display_key(display) if display is not None else None})
     return df
 
 

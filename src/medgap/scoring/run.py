@@ -97,6 +97,10 @@ def read_key(path: str | Path, read: Mapping[str, Any]) -> str | None:
     suffix = suffix_of(path)
     parts = []
     for name, value in sorted(read.items()):
+        if name == "display":  # how frames become the metrics' input: every file's scores depend on it
+            if value is not None and not value.is_default:
+                parts.append(f"display={display_key(value)}")
+            continue
         if name == "max_pixels" and value == DEFAULT_MAX_PIXELS:
             continue  # the default budget leaves the key (and tables made before it existed) as they were
         if suffix in _OPTION_SUFFIXES.get(name, (suffix,)):
@@ -104,6 +108,15 @@ def read_key(path: str | Path, read: Mapping[str, Any]) -> str | None:
                 value = value % 3  # -1 and 2 read the same slices
             parts.append(f"{name}={value}")
     return ",".join(parts) or None
+
+
+def display_key(display) -> str:
+    """The non-default choices of a :class:`~medgap.io.Display` as ``window:lung;resize_short:384;...`` (stable
+    text for the resume key: another window or scale rescores every file)."""
+    from dataclasses import fields
+
+    return ";".join(f"{f.name}:{getattr(display, f.name)}" for f in fields(display)
+                    if getattr(display, f.name) != f.default)
 
 
 def _empty_scores(metrics: Sequence[Metric]) -> dict[str, float]:
@@ -143,9 +156,12 @@ def _load(task: _Task) -> Iterator[tuple]:
     Any failure counts, ``BaseException`` subclasses included (a Rust decoder's panic is one), except those
     that must stop the run (:func:`~medgap.scoring.engine.is_fatal`)."""
     wants_rgb = any(m.info.input == "rgb" for m in task.metrics)
+    read = dict(task.read)
+    display = read.pop("display", None)  # medgap.io.Display: window, scale, foreground (None: to_gray255)
+    gray255, rgb255 = (display.prepare, display.prepare_rgb) if display is not None else (to_gray255, to_rgb255)
     try:
-        for fr in read_frames(task.source.path, **task.read):
-            yield "frame", fr, to_gray255(fr), (to_rgb255(fr) if wants_rgb else None)
+        for fr in read_frames(task.source.path, **read):
+            yield "frame", fr, gray255(fr), (rgb255(fr) if wants_rgb else None)
     except BaseException as e:
         if is_fatal(e):
             raise
@@ -630,6 +646,7 @@ def score_collection(
     prefetch: bool = True,
     device: str = "auto",
     batch_size: int | None = None,
+    display=None,
 ) -> ScoreSummary:
     """Score every source with every metric into ``out`` (Parquet, or CSV when ``fmt='csv'``/``.csv``).
 
@@ -652,12 +669,15 @@ def score_collection(
     ``"cuda:N"``; their model is loaded once, before the first file (CUDA asked for without CUDA raises
     :class:`~medgap.quality.network.DeviceError`). Hand-crafted metrics keep their ``workers``. Neither option
     is part of the resume key. See :func:`scored_rows`.
+
+    ``display``: a :class:`~medgap.io.Display` (CT window preset, resize to a short side, foreground crop)
+    that turns frames into the metrics' input instead of :func:`~medgap.io.to_gray255`; part of the resume key.
     """
     if not metrics:
         raise ValueError("no metrics to compute")
     store = ResultStore(out, fmt)
     # every option that changes what read_frames gives: one entry here puts it in the resume key as well
-    read = {"video_stride": video_stride, "nifti_axis": nifti_axis, "max_pixels": max_pixels}
+    read = {"video_stride": video_stride, "nifti_axis": nifti_axis, "max_pixels": max_pixels, "display": display}
     tasks, skipped, labels, notes = _plan(sources, store.index(), metrics, read, Path(out))
     summary = ScoreSummary(Path(out), len(labels), skipped, 0, 0, 0, notes=notes)
     started = time.perf_counter()
