@@ -117,3 +117,17 @@ def test_options_out_of_range_exit_2(ratings, tmp_path):
     assert r.exit_code == 2 and "Did you mean 'bca'?" in _text(r)
     r = runner.invoke(app, ["validate", "--ratings", str(tmp_path / "none.csv"), "--out", str(tmp_path)])
     assert r.exit_code == 2 and "no such ratings table" in _text(r)
+
+
+def test_an_image_that_cannot_be_read_is_left_out_and_exits_1(ratings, tmp_path):
+    table = pd.read_csv(ratings)
+    broken = tmp_path / "broken.JPG"
+    broken.write_bytes(b"\xff\xd8\xff not a jpeg")
+    table.loc[0, "path"] = str(broken)
+    bad = tmp_path / "one_broken.csv"
+    table.to_csv(bad, index=False)
+    r = runner.invoke(app, ["validate", "--ratings", str(bad), "--metric", "brisque", "--out", str(tmp_path / "o"),
+                            "--resamples", "0"])
+    assert r.exit_code == 1, r.output
+    assert "brisque: 1 of 30 rated image(s) have no score and are left out" in _text(r)
+    assert pd.read_csv(tmp_path / "o" / "validity.csv").n.tolist() == [N - 1]

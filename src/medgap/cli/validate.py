@@ -12,7 +12,16 @@ from rich.table import Table
 
 from medgap._options import check_choices, option
 from medgap.cli import app
-from medgap.cli._common import EXIT_CODES_HELP, EXIT_OK, UsageError, check_writable_folder, console, out_console, plain
+from medgap.cli._common import (
+    EXIT_CODES_HELP,
+    EXIT_FAILURES,
+    EXIT_OK,
+    UsageError,
+    check_writable_folder,
+    console,
+    out_console,
+    plain,
+)
 from medgap.cli._config import config_command
 
 INTERVALS = ("bca", "percentile")
@@ -106,7 +115,8 @@ def _run(config: ValidateConfig) -> int:
     print_validity(result)
     console.print(f"Files: {plain(config.out)} (validity.csv, validity.json, validity_scores.csv, validity.png)",
                   soft_wrap=True)
-    return EXIT_OK
+    unscored = any(result.data[c].isna().any() for c in result.score_columns.values())
+    return EXIT_FAILURES if unscored else EXIT_OK  # 1: some rated images have no score (noted; left out)
 
 
 config_command(
