@@ -178,6 +178,7 @@ class QualityConfig:
                 progress=progress,
                 config=jsonable(asdict(self)),
             )
+        self.created_metrics = metrics  # the study's sensitivity analysis scores with the same metric objects
         # quality metrics are compared on their score; descriptive statistics on every column
         self.score_columns = [c for m in metrics for c in (m.info.columns if m.info.kind == "statistic" else m.info.columns[:1])]
         self.lower_is_better = {c: (m.info.lower_is_better if m.info.kind == "quality" else None)

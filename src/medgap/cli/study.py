@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from rich.table import Table
 
 from medgap._options import option, to_dict
 from medgap.cli import app
 from medgap.cli._config import config_command
-from medgap.cli._common import EXIT_CODES_HELP, EXIT_INTERRUPTED, UsageError, console, plain, writing
+from medgap.cli._common import EXIT_CODES_HELP, EXIT_INTERRUPTED, UsageError, console, out_console, plain, writing
 from medgap.cli.compare import print_result
 from medgap.cli.quality import QualityConfig
 from medgap.report import write_report
@@ -30,6 +31,11 @@ class StudyConfig:
     reference: str | None = option(None, "Reference group for the effect sizes (default: natural when the "
                                          "collection has it, else the first group, said so); must be a group of "
                                          "it (refused before scoring otherwise).")
+    sensitivity: bool = option(False, "Also score and compare with one display choice changed at a time (CT window "
+                                      "file/minmax/lung, a common short side, foreground crop) and show how each "
+                                      "group's d against the reference moves (OUT/sensitivity/).")
+    sensitivity_short_side: int = option(384, "The common short side, in pixels, of the sensitivity analysis's "
+                                              "scale choice.")
 
     def run(self) -> tuple[int, Path | None]:
         self.quality.out = self.out / f"scores.{self.quality.format or 'parquet'}"
@@ -54,6 +60,7 @@ class StudyConfig:
             console.print(f"[yellow]note:[/] {plain(note, newlines=True)}", soft_wrap=True)
         write_comparisons(comparisons, self.out, overwrite=True)  # the run folder's own comparison, redone
         print_result(comparisons)
+        self.sensitivity_result = self._sensitivity(comparisons, scores) if self.sensitivity else None
         with writing(self.out / "report.html"):
             report = write_report(
                 self.out / "report.html",
@@ -64,6 +71,32 @@ class StudyConfig:
             )
         console.print(f"Report: {plain(report)}", soft_wrap=True)
         return code, report
+
+
+    def _sensitivity(self, comparisons, scores: pd.DataFrame) -> pd.DataFrame:
+        """The comparison again under each display choice (medgap.sensitivity), printed per metric."""
+        from medgap.sensitivity import run_sensitivity, sensitivity_table
+
+        q = self.quality
+        sources, _ = q.sources()
+        df = run_sensitivity(
+            sources, q.created_metrics, self.out / "sensitivity", base=q.display, columns=q.score_columns,
+            reference=comparisons.reference, compare_kwargs=self.comparison.kwargs(),
+            short_side=self.sensitivity_short_side, base_scores=scores,
+            score_kwargs=dict(workers=q.workers, video_stride=q.video_stride, nifti_axis=q.nifti_axis,
+                              max_pixels=q.max_pixels or None, device=q.device, batch_size=q.batch_size),
+            progress=lambda line: console.print(plain(line), soft_wrap=True))
+        for metric in dict.fromkeys(df.metric):
+            table = sensitivity_table(df, metric)
+            t = Table(title=plain(f"{metric}: Cohen's d vs {comparisons.reference} (95% CI) by display choice"))
+            t.add_column("group")
+            for c in table.columns:
+                t.add_column(plain(c), justify="right")
+            for group, row in table.iterrows():
+                t.add_row(plain(group), *(plain(v) if isinstance(v, str) else "" for v in row))
+            out_console.print(t)
+        console.print(f"Sensitivity: {plain(self.out / 'sensitivity' / 'sensitivity.csv')}", soft_wrap=True)
+        return df
 
 
 def _run(cfg: StudyConfig) -> int:
