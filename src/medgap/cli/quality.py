@@ -205,30 +205,25 @@ def print_skipped(skipped: list[SkippedFile], show: int = 5) -> None:
 
 
 def group_table(scores: pd.DataFrame, column: str) -> Table:
+    """The descriptive table of one column per group (:func:`medgap.stats.describe_groups`, over frames: the
+    scores table's rows; ``medgap compare`` / ``study`` aggregate to patients or files)."""
+    from medgap.stats import describe_groups
+    from medgap.stats.format import decimals_for
+
     info = get_metric_info(column) if column in _metric_names() else None
-    title = f"{column} by group" + (" (lower is better)" if info and info.lower_is_better else "")
+    title = f"{column} by group, per frame" + (" (lower is better)" if info and info.lower_is_better else "")
     t = Table(title=plain(title))
-    for name in ("group", "n", "mean", "SD", "median", "min", "max"):
+    for name in ("group", "frames", "mean", "SD", "median", "IQR"):
         t.add_column(name, justify="left" if name == "group" else "right")
     # one number of decimals per column, 4 significant digits at the column's typical size: BRISQUE 36.04,
     # an edge density 0.05170 (fixed 2 decimals printed that as 0.05, and its SD as 0.00)
-    from medgap.stats.format import decimals_for
-
     d = decimals_for(float(scores[column].abs().median()), significant=4) if scores[column].notna().any() else 2
-    for group, values in scores.groupby("group", sort=True)[column]:
-        v = values.dropna()
-        if v.empty:
-            t.add_row(plain(group), "0", "", "", "", "", "")
+    for r in describe_groups(scores, column, "group").itertuples(index=False):
+        if r.n == 0:
+            t.add_row(plain(r.group), "0", "", "", "", "")
             continue
-        t.add_row(
-            plain(group),
-            str(len(v)),
-            f"{v.mean():.{d}f}",
-            f"{v.std(ddof=1):.{d}f}" if len(v) > 1 else "",
-            f"{v.median():.{d}f}",
-            f"{v.min():.{d}f}",
-            f"{v.max():.{d}f}",
-        )
+        t.add_row(plain(r.group), str(r.n), f"{r.mean:.{d}f}", f"{r.sd:.{d}f}" if r.n > 1 else "",
+                  f"{r.median:.{d}f}", f"{r.q25:.{d}f} to {r.q75:.{d}f}")
     return t
 
 
