@@ -202,7 +202,7 @@ def test_exact_zero_rule_on_constructed_windows():
 MODALITIES = ["natural", "cxr", "ct", "mr", "pocus"]
 
 
-@pytest.mark.slow  # about 10 minutes: the restatement is slow on 785 images
+@pytest.mark.slow  # 10-20 minutes: the restatement is slow on 785 images
 @pytest.mark.parametrize("modality", MODALITIES)
 def test_fast_path_matches_float64_reference_on_shared_data(shared_data, modality):
     """Every image of ../shared/data: features to 1e-5 relative, scores to 1e-3, flat fraction exactly."""
