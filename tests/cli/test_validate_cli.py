@@ -117,6 +117,24 @@ def test_options_out_of_range_exit_2(ratings, tmp_path):
     assert r.exit_code == 2 and "Did you mean 'bca'?" in _text(r)
     r = runner.invoke(app, ["validate", "--ratings", str(tmp_path / "none.csv"), "--out", str(tmp_path)])
     assert r.exit_code == 2 and "no such ratings table" in _text(r)
+    r = runner.invoke(app, ["validate", "--ratings", str(ratings), "--metric", "niqe:model=none.npz", "--out",
+                            str(tmp_path)])
+    assert r.exit_code == 2 and "--metric niqe:model=none.npz" in _text(r), r.output
+
+
+def test_a_metric_takes_parameters_as_in_quality(ratings, tmp_path):
+    """brisque:model=...,range=... naming the packaged release files is the default model under another name:
+    the same scores as plain brisque."""
+    from importlib.resources import files
+
+    data = files("medgap.quality.brisque") / "data"
+    spec = f"brisque:model={data / 'allmodel'},range={data / 'allrange'}"
+    for name, metric in (("named", spec), ("plain", "brisque")):
+        r = runner.invoke(app, ["validate", "--ratings", str(ratings), "--metric", metric, "--resamples", "0",
+                                "--out", str(tmp_path / name)])
+        assert r.exit_code == 0, r.output
+    named, plain = (pd.read_csv(tmp_path / n / "validity_scores.csv") for n in ("named", "plain"))
+    np.testing.assert_allclose(named.brisque.to_numpy(), plain.brisque.to_numpy(), atol=1e-12)
 
 
 def test_an_image_that_cannot_be_read_is_left_out_and_exits_1(ratings, tmp_path):

@@ -13,6 +13,7 @@ from rich.table import Table
 from medgap._options import check_choices, option
 from medgap.cli import app
 from medgap.cli._common import (
+    parse_metric,
     EXIT_CODES_HELP,
     EXIT_FAILURES,
     EXIT_OK,
@@ -32,9 +33,9 @@ class ValidateConfig:
     ratings: Path = option(help="CSV with one row per image: its path (relative to the CSV, or to the nearest "
                                 "folder above it that holds every listed file, or to --root) and its mean opinion "
                                 "score (higher = better).", metavar="CSV")
-    metrics: list[str] = option(help="Metric to validate (repeatable).", default_factory=lambda: ["brisque", "niqe",
+    metrics: list[str] = option(help="Metric to validate: NAME or NAME:KEY=VALUE for a parameter (niqe:model=my.npz); repeatable.", default_factory=lambda: ["brisque", "niqe",
                                                                                                   "piqe"],
-                                flags=("--metric", "-m"), metavar="NAME")
+                                flags=("--metric", "-m"), metavar="NAME[:KEY=VALUE]")
     out: Path = option(Path("validity"), "Folder for validity.csv, validity.json, validity_scores.csv and "
                                          "validity.png.", flags=("-o",))
     path_column: str = option("path", "Ratings column holding the image path.")
@@ -76,11 +77,25 @@ class ValidateConfig:
                 bar.update(task, completed=done, total=total)
 
             # RatingsError / ValidityError are medgap ValueErrors: "error: ..." and exit 2 in medgap.cli
-            result = validate(self.ratings, self.metrics, path_column=self.path_column, mos_column=self.mos_column,
+            result = validate(self.ratings, _metrics(self.metrics), path_column=self.path_column, mos_column=self.mos_column,
                               root=self.root, confidence=self.confidence, n_resamples=self.resamples,
                               method=self.interval, seed=self.seed, workers=self.workers, progress=progress)
         self.files = write_validity(result, self.out)
         return result
+
+
+def _metrics(specs: list[str]) -> list:
+    """``NAME`` or ``NAME:KEY=VALUE,...`` (e.g. ``niqe:model=ct.npz``), as ``medgap quality --metric`` takes."""
+    from medgap.quality import create_metric
+
+    out = []
+    for spec in specs:
+        name, params = parse_metric(spec)
+        try:
+            out.append(create_metric(name, **params))
+        except (TypeError, ValueError) as e:
+            raise UsageError(f"--metric {spec}: {e}") from None
+    return out
 
 
 def _cell(value: float, low: float, high: float) -> str:
