@@ -9,6 +9,7 @@ restated here in plain float64 on the patients' means."""
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 import xml.etree.ElementTree as ET
@@ -210,3 +211,26 @@ def test_sensitivity_section_and_plot(study, tmp_path):
     assert (tmp_path / "figures" / "figure_2_sensitivity.svg").exists()
     with pytest.raises(ValueError, match="cohen_d"):
         plot_sensitivity(df.drop(columns="cohen_d"))
+
+
+def test_thumbnails_show_the_image_after_the_runs_display_rules(tmp_path):
+    """A bright square on a black field: with the run's foreground crop the thumbnail is the square alone."""
+    rows = []
+    for group, level in (("natural", 200), ("natural", 180), ("ct", 120), ("ct", 140)):
+        path = tmp_path / f"{group}_{level}.png"
+        img = np.zeros((120, 120), np.uint8)
+        img[40:80, 40:80] = level
+        cv2.imwrite(str(path), img)
+        rows.append({"item_id": str(path), "path": str(path), "frame": np.nan, "group": group,
+                     "brisque": float(level), "error": None})
+    scores = pd.DataFrame(rows)
+    result = compare_metrics(scores, ["brisque"], "natural", n_boot=50)
+    means = {}
+    for foreground in (False, True):
+        doc = write_study_report(tmp_path / str(foreground), scores, result, environment=ENVIRONMENT,
+                                 config={"quality": {"foreground": foreground}}, n_examples=1).read_text()
+        uri = re.search(r'<img src="data:image/jpeg;base64,([^"]+)" alt="natural_180.png">', doc).group(1)
+        pixels = cv2.imdecode(np.frombuffer(base64.b64decode(uri), np.uint8), cv2.IMREAD_GRAYSCALE)
+        means[foreground] = float(pixels.mean())
+    assert means[False] == pytest.approx(180 * (40 * 40) / (120 * 120), abs=4)  # the whole field
+    assert means[True] == pytest.approx(180, abs=4)  # what the metric saw: the square

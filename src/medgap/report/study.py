@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from medgap.io import Display, ImageReadError, read_frames
 from medgap.report._files import safe_file_stem, writing
@@ -61,8 +62,10 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem 
 line-height:1.45;padding:0 1rem}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.25rem;margin-top:2.2rem;border-bottom:1px solid #ddd;
 padding-bottom:.2rem}h3{font-size:1.05rem;margin-top:1.4rem}
-table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem}th,td{padding:.25rem .6rem;border-bottom:1px solid #e4e4e4;
-text-align:right}th:first-child,td:first-child,.overview td:nth-child(2),.overview th:nth-child(2){text-align:left}thead th{border-bottom:2px solid #999}
+table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem}
+th,td{padding:.25rem .6rem;border-bottom:1px solid #e4e4e4;text-align:right}
+th:first-child,td:first-child,.overview td:nth-child(2),.overview th:nth-child(2){text-align:left}
+thead th{border-bottom:2px solid #999}
 .muted{color:#555;font-size:.9rem}.stat{font-family:ui-monospace,Menlo,monospace;font-size:.85rem}
 .caveat{background:#fff8e6;border-left:4px solid #e0a800;padding:.5rem .8rem}
 .methods p{max-width:60rem}figure{margin:1rem 0}figure img{max-width:100%}
@@ -158,11 +161,11 @@ def _posthoc_tables(cmp) -> dict[str, pd.DataFrame]:
     if len(dunn):
         out["Dunn's test after Kruskal-Wallis (Holm over every pair) with Cliff's delta"] = pd.DataFrame({
             "pair": dunn.group_a.astype(str) + " - " + dunn.group_b.astype(str),
-            "mean ranks": [f"{format_value(a)} / {format_value(b)}" for a, b in zip(dunn.mean_rank_a, dunn.mean_rank_b)],
+            "mean ranks": [f"{format_value(a)} / {format_value(b)}"
+                           for a, b in zip(dunn.mean_rank_a, dunn.mean_rank_b)],
             "z": [format_value(z) for z in dunn.z],
             "P (Holm)": [format_p(p).removeprefix("P ").lstrip("= ") for p in dunn.p_holm],
-            "Cliff's delta": [format_value(c, 2) if np.isfinite(c) and abs(c) >= 0.01 else f"{c:.2f}"
-                              for c in dunn.cliffs_delta]})
+            "Cliff's delta": [f"{c:.2f}" for c in dunn.cliffs_delta]})
     a = cmp.assumptions
     if len(a):
         out["Assumption checks (on unit values)"] = pd.DataFrame({
@@ -300,6 +303,7 @@ def plot_sensitivity(df: pd.DataFrame) -> Figure:
                 ax.plot([r.cohen_d], [yy], "o", ms=5, color="#3b6ea8")
             ax.axvline(0, color="#555", lw=0.9, ls="--")
             ax.set_xlim(min(lo - pad, -pad), max(hi + pad, pad))
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
             ax.set_ylim(-0.7, len(groups) - 0.3)
             ax.grid(axis="x", alpha=0.3)
             ax.tick_params(labelsize=8)
@@ -687,7 +691,7 @@ def write_study_report(
                                  f"Cohen's d against the reference with its CI under each display and scale choice "
                                  f"(columns), per measure (rows); a group whose d moves between columns depends on "
                                  "how its images are displayed or scaled."))
-        parts.append(_html_table(sensitivity_table(sensitivity)))
+        parts.append(_html_table(_blank_repeats(sensitivity_table(sensitivity), "metric"), "overview"))
 
     thumbnail = _Thumbnails(flat)
     for m in metrics:
