@@ -76,3 +76,12 @@ def test_rerun_reuses_scores(small_study):
     root, out, _ = small_study
     r = runner.invoke(app, ["study", str(root), "--out", str(out), "--metric", "brisque", "--metric", "imagestats"])
     assert r.exit_code == 0 and "60 files already done" in " ".join(r.output.split())
+
+
+def test_study_report_has_the_paper_parts_and_figure_files(small_study):
+    _, out, _ = small_study
+    page = (out / "report.html").read_text()
+    assert "<nav>" in page and "<b>Figure 1.</b>" in page and 'id="methods"' in page
+    assert page.count("Unit of analysis:") == 1 and "counts as one observation" not in page
+    for suffix in (".png", ".svg"):
+        assert (out / "figures" / f"figure_1_forest{suffix}").stat().st_size > 0
