@@ -115,6 +115,13 @@ def _fit_scale(gray: np.ndarray, feats: np.ndarray) -> int:
     aggd = np.empty((4, 5))
     _kernels.moments(m, ggd, aggd)
     n = float(gray.size)
+    _fit_moments(ggd, aggd, n, np.full(4, n), feats)
+    return nflat
+
+
+def _fit_moments(ggd: np.ndarray, aggd: np.ndarray, n: float, n_pairs: np.ndarray, feats: np.ndarray) -> None:
+    """The 18 features of one scale from the sufficient statistics of :func:`_kernels.moments` (``n``: the
+    MSCN coefficients counted, ``n_pairs[s]``: the pairs of shift s; both the image's size in the release)."""
     sigma_sq = ggd[1] / n
     e = ggd[0] / n
     if e == 0.0:
@@ -129,13 +136,12 @@ def _fit_scale(gray: np.ndarray, feats: np.ndarray) -> int:
         left = np.sqrt(qn / nn)
         right = np.sqrt(qp / npos)
         gh = left / right
-        rhat = (pa / n) ** 2 / ((qn + qp) / n)
+        rhat = (pa / n_pairs[s]) ** 2 / ((qn + qp) / n_pairs[s])
         rhatnorm = rhat * (gh**3 + 1.0) * (gh + 1.0) / (gh**2 + 1.0) ** 2
         alpha = _GAM[_kernels.grid_argmin_abs(_R_AGGD, rhatnorm)]
         const = np.sqrt(_gamma(1.0 / alpha)) / np.sqrt(_gamma(3.0 / alpha))
         eta = (right - left) * (_gamma(2.0 / alpha) / _gamma(1.0 / alpha)) * const
         feats[2 + 4 * s : 6 + 4 * s] = (alpha, eta, left * left, right * right)
-    return nflat
 
 
 @dataclass(frozen=True)
@@ -201,3 +207,6 @@ def _make_brisque(model: str | Path | None = None, range: str | Path | None = No
         return _score
     load_model(model, range)  # fail early, in the parent process, with the file named
     return functools.partial(_score, model_path=str(model), range_path=str(range))
+
+
+from medgap.quality.brisque import foreground as _foreground  # noqa: E402,F401  (registers brisque-foreground)
