@@ -15,7 +15,7 @@ from medgap.cli._config import config_command
 from medgap.cli._common import EXIT_CODES_HELP, EXIT_INTERRUPTED, UsageError, console, out_console, plain, writing
 from medgap.cli.compare import print_result
 from medgap.cli.quality import QualityConfig
-from medgap.report import write_report
+from medgap.report import write_study_report
 from medgap.report.comparison import write_comparisons
 from medgap.stats import ComparisonError, ComparisonOptions, check_reference, compare_metrics
 
@@ -54,6 +54,8 @@ class StudyConfig:
             return code, None
         scores = (pd.read_csv(self.quality.out) if self.quality.format == "csv"
                   else pd.read_parquet(self.quality.out))
+        console.print(f"[dim]statistics: comparing {len(self.quality.score_columns)} column(s) across groups "
+                      f"(ANOVA, post hoc tests, mixed model, bootstrap CIs)...[/]", soft_wrap=True)
         comparisons = compare_metrics(scores, self.quality.score_columns, self.reference,
                                       **self.comparison.kwargs())
         for note in comparisons.notes:
@@ -62,13 +64,10 @@ class StudyConfig:
         print_result(comparisons)
         self.sensitivity_result = self._sensitivity(comparisons, scores) if self.sensitivity else None
         with writing(self.out / "report.html"):
-            report = write_report(
-                self.out / "report.html",
-                scores,
-                dict(comparisons),
-                lower_is_better=self.quality.lower_is_better,
-                run_info={"files": summary.files_total},
-            )
+            report = write_study_report(
+                self.out, scores, comparisons, config=to_dict(self), sensitivity=self.sensitivity_result,
+                progress=lambda step: console.print(f"[dim]{plain(step)}[/]", soft_wrap=True),
+                run_info={"files": summary.files_total})
         console.print(f"Report: {plain(report)}", soft_wrap=True)
         return code, report
 
