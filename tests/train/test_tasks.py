@@ -241,3 +241,27 @@ def test_regress_needs_a_manifest_and_numbers(manifest, tmp_path):
         run_finetune(_cfg(tmp_path, tmp_path / "a", task="regress"), log=lambda s: None)
     with pytest.raises(medgap.io.CollectionError, match=r"score 'c0' in column 'label' is not a number"):
         run_finetune(_cfg(manifest, tmp_path / "b", task="regress"), log=lambda s: None)
+
+
+def test_the_evaluate_command_evaluates_a_regression_run(regress_run, tmp_path):
+    """`medgap evaluate RUN` on a --task regress run: MAE/RMSE/Spearman with patient-bootstrap CIs, printed and
+    written; the MAE equals mean |pred - target| of predictions.csv; classification-only options are refused."""
+    from typer.testing import CliRunner
+
+    from medgap.cli import app
+
+    run = tmp_path / "run"
+    shutil.copytree(regress_run, run)
+    r = CliRunner().invoke(app, ["evaluate", str(run), "--bootstrap", "200"])
+    assert r.exit_code == 0, r.output
+    table = pd.read_csv(run / "evaluation_regress.csv")
+    preds = pd.read_csv(run / "predictions.csv")
+    preds = preds[preds.split == "test"]
+    mae = table.set_index("metric").loc["mae"]
+    assert mae.value == pytest.approx(float(np.abs(preds.pred - preds.target).mean()), rel=1e-9)
+    assert mae.ci_low <= mae.value <= mae.ci_high
+    doc = json.loads((run / "evaluation_regress.json").read_text())
+    assert doc["task"] == "regress" and "patients" in doc["unit_of_analysis"]
+    assert "mae" in r.output and "rmse" in r.output
+    r = CliRunner().invoke(app, ["evaluate", str(run), "--aggregate", "patient"])
+    assert r.exit_code == 2 and "classification runs only" in " ".join(r.output.split()), r.output

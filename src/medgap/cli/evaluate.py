@@ -120,8 +120,54 @@ def _test_detail(r: ComparisonResult) -> str:
             f"({rc}/{rc + rw})")
 
 
+def _task_of(run_dir: Path) -> str:
+    """The run's --task from its config.json (classify when absent or unreadable: evaluate_run says why)."""
+    import json
+
+    from medgap.data.predictions import run_task
+
+    try:
+        config = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return "classify"
+    return run_task(config if isinstance(config, dict) else None)
+
+
+def _run_task(cfg: EvaluateConfig, run_dir: Path, task: str) -> int:
+    """A regress or multilabel run: its metrics with patient-bootstrap CIs (evaluate_task_run), printed and
+    written as evaluation_<task>.csv/.json."""
+    from medgap.evaluation import evaluate_task_run
+    from medgap.report.evaluation import write_task_evaluation
+
+    if cfg.against or cfg.reader or cfg.reader_correct is not None or cfg.aggregate != "item":
+        print_error(f"{run_dir} is a --task {task} run: --against, --reader and --aggregate apply to "
+                    "classification runs only")
+        return EXIT_USAGE
+    try:
+        ev = evaluate_task_run(run_dir, split=cfg.split, bootstrap=cfg.bootstrap, seed=cfg.seed,
+                               confidence=cfg.confidence)
+    except EvaluationError as e:
+        print_error(e)
+        return EXIT_USAGE
+    files: list[Path] = []
+    _writable(lambda: files.extend(write_task_evaluation(ev)))
+    t = Table(title=plain(f"{run_dir.name}: --task {task}, {ev.unit_of_analysis}"))
+    for c in ("finding", "metric", "value", f"{cfg.confidence:.0%} CI", "n"):
+        t.add_column(c, justify="left" if c in ("finding", "metric") else "right")
+    for r in ev.metrics.itertuples(index=False):
+        t.add_row(plain(r.finding), plain(r.metric), _num(r.value), _ci(r.ci_low, r.ci_high), str(r.n))
+    out_console.print(t)
+    for note in ev.notes:
+        console.print(f"note: {plain(note)}", soft_wrap=True)
+    console.print("written: " + ", ".join(plain(p) for p in files), soft_wrap=True)
+    return EXIT_OK
+
+
 def _run(cfg: EvaluateConfig) -> int:
     run_dir = Path(cfg.run_dir)
+    task = _task_of(run_dir)
+    if task != "classify":
+        return _run_task(cfg, run_dir, task)
     try:
         cfg.check()
         if run_dir.is_dir():  # an unwritable RUN_DIR is found before the bootstrap, not after

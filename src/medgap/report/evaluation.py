@@ -80,3 +80,16 @@ def write_evaluation(ev: Evaluation, out_dir: Path | None = None, suffix: str | 
     out_json.write_text(json.dumps(evaluation_document(ev), indent=1))  # last: the file that says it is complete
     ev.outputs = [out_json, *outputs]
     return ev.outputs
+
+
+def write_task_evaluation(ev, out_dir: Path | None = None) -> list[Path]:
+    """A regress/multilabel evaluation (:func:`medgap.evaluation.evaluate_task_run`) as
+    ``evaluation_<task>.csv`` (one row per finding and metric, with CI) and ``evaluation_<task>.json`` (the
+    table, the unit of analysis and the notes; strict JSON) in ``out_dir`` (default: the run directory)."""
+    out_dir = Path(out_dir or ev.run_dir)
+    csv_path, json_path = out_dir / f"evaluation_{ev.task}.csv", out_dir / f"evaluation_{ev.task}.json"
+    ev.metrics.to_csv(csv_path, index=False)
+    doc = {"task": ev.task, "items": ev.items, "patients": ev.patients, "unit_of_analysis": ev.unit_of_analysis,
+           "metrics": ev.metrics.to_dict("records"), "notes": list(ev.notes)}
+    json_path.write_text(json.dumps(jsonable(doc), indent=1, allow_nan=False))
+    return [csv_path, json_path]
