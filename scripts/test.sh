@@ -10,4 +10,5 @@ PY=${PYTHON:-python3}
 # pypiqe is a test reference for PIQE; its metadata asks for opencv-python, which would overwrite the cv2 of
 # opencv-contrib-python-headless (medgap's single cv2 provider), so it is installed without dependencies.
 .venv/bin/python -m pip install -q --no-deps 'pypiqe>=1.2'
-exec .venv/bin/python -m pytest -n 2 --dist load "$@"
+# slow-marked tests (reference checks over all of ../shared/data, minutes each) run with: bash scripts/test.sh -m slow
+exec .venv/bin/python -m pytest -n 2 --dist load -m "not slow" "$@"
