@@ -50,7 +50,8 @@ def _strict(text: str):
 def test_command_writes_files_and_prints_the_table(ratings, tmp_path):
     out = tmp_path / "out"
     r = runner.invoke(app, ["validate", "--ratings", str(ratings), "--metric", "brisque", "--metric", "niqe",
-                            "--metric", "piqe", "--out", str(out), "--resamples", "100"])
+                            "--metric", "piqe", "--out", str(out), "--resamples", "100"],
+                      env={"COLUMNS": "300"})  # a wide terminal: table cells on one line whatever ran before
     assert r.exit_code == 0, r.output
     text = _text(r)
     for word in ("SROCC", "KROCC", "PLCC", "RMSE", "brisque", "niqe", "piqe", "lower is better", "30"):

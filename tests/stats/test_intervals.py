@@ -85,3 +85,20 @@ def test_compare_metrics_bootstrap_is_seeded(clips):
     three = compare_metrics(clips, "brisque", n_boot=300, seed=4)["brisque"].vs_reference
     pd.testing.assert_frame_equal(one, two)
     assert not np.allclose(one.d_boot_low, three.d_boot_low)
+
+
+def test_an_extreme_d_on_few_values_gives_no_noncentral_interval_instead_of_failing():
+    """Two groups of 2 values with a tiny spread (d about 40): SciPy's nct.cdf is NaN that far in the tail. The
+    comparison must still be made (it used to skip the whole metric), its bound left undefined."""
+    import pandas as pd
+
+    from medgap.stats import compare_groups, noncentral_t_ci
+
+    lo, hi = noncentral_t_ci(40.0, 2, 2)
+    assert not (np.isfinite(lo) and np.isfinite(hi))  # the lower bound is out of SciPy's reach
+    df = pd.DataFrame({"group": ["a", "a", "b", "b"],  # the BRISQUE scores of the test that found it
+                       "v": [98.38016895259408, 98.54125662676834, 104.13942636151388, 104.38311629085636],
+                       "unit": ["1", "2", "3", "4"]})
+    cmp = compare_groups(df, "v", "group", units="unit")
+    row = cmp.vs_reference.iloc[0]
+    assert row.cohen_d > 20 and row.p < 0.01

@@ -176,6 +176,8 @@ def _vs_reference(groups: dict[str, np.ndarray], reference: str, effects: pd.Dat
         d_boot = (float(boot_row.d_boot_low), float(boot_row.d_boot_high)) if boot_row is not None else (np.nan,) * 2
         small = min(a.size, b.size) < SMALL_GROUP
         reported, method = (nct, "noncentral t") if small else (d_boot, "bootstrap")
+        if small and not np.isfinite(nct).all() and np.isfinite(d_boot).all():  # far in the nct tail (SciPy NaN)
+            reported, method = d_boot, "bootstrap (noncentral t not computable)"
         if not np.isfinite(d):
             method = ""
         m = mx.loc[name] if mx is not None and name in mx.index else None

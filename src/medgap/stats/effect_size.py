@@ -160,7 +160,7 @@ def noncentral_t_ci(d: float, n_a: int, n_b: int, confidence: float = 0.95) -> t
     t distribution: t = d sqrt(n_a n_b / (n_a + n_b)) has df = n_a + n_b - 2 and noncentrality
     delta sqrt(n_a n_b / (n_a + n_b)); the bounds are the noncentralities at which the observed t is the
     upper and lower (1 - confidence) / 2 quantile, rescaled to d. NaN below 2 values per group or for a
-    non-finite d.
+    non-finite d, and NaN where SciPy's noncentral t cannot be evaluated (an extreme d on a few values).
 
     Hand-written because no maintained Python library gives it: ``pingouin.compute_esci`` uses the
     large-sample normal SE (it says it differs from JASP's noncentral interval), statsmodels and SciPy give no
@@ -191,7 +191,10 @@ def noncentral_t_ci(d: float, n_a: int, n_b: int, confidence: float = 0.95) -> t
         while f(hi) > 0:
             hi += width
             width *= 2
-        return brentq(f, lo, hi, xtol=1e-12, rtol=1e-12, maxiter=200)
+        try:
+            return brentq(f, lo, hi, xtol=1e-12, rtol=1e-12, maxiter=200)
+        except ValueError:  # SciPy's nct.cdf is NaN far in the tail (a d of 40 on 2 + 2 values): no interval
+            return float("nan")
 
     return (float(bound(1 - alpha / 2) / scale), float(bound(alpha / 2) / scale))
 
