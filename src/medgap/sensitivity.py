@@ -93,16 +93,3 @@ def run_sensitivity(sources: Sequence[Source], metrics: Sequence[Metric], folder
     df = pd.DataFrame(rows, columns=list(SENSITIVITY_COLUMNS))
     df.to_csv(folder / "sensitivity.csv", index=False)
     return df
-
-
-def sensitivity_table(df: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
-    """Cohen's d (CI) per group (rows) and choice (columns) for one metric (default: the first): the table a
-    closing note or a paper shows."""
-    if df.empty:
-        return pd.DataFrame()
-    metric = metric or df.metric.iloc[0]
-    part = df[df.metric == metric]
-    cell = part.apply(lambda r: f"{r.cohen_d:.2f} ({r.d_ci_low:.2f} to {r.d_ci_high:.2f})", axis=1)
-    wide = part.assign(cell=cell).pivot(index="group", columns="choice", values="cell")
-    order = list(dict.fromkeys(part.choice))
-    return wide[[c for c in order if c in wide.columns]]

@@ -74,7 +74,8 @@ class StudyConfig:
 
     def _sensitivity(self, comparisons, scores: pd.DataFrame) -> pd.DataFrame:
         """The comparison again under each display choice (medgap.sensitivity), printed per metric."""
-        from medgap.sensitivity import run_sensitivity, sensitivity_table
+        from medgap.report.study import sensitivity_table
+        from medgap.sensitivity import run_sensitivity
 
         q = self.quality
         sources, _ = q.sources()
@@ -86,7 +87,7 @@ class StudyConfig:
                               max_pixels=q.max_pixels or None, device=q.device, batch_size=q.batch_size),
             progress=lambda line: console.print(plain(line), soft_wrap=True))
         for metric in dict.fromkeys(df.metric):
-            table = sensitivity_table(df, metric)
+            table = sensitivity_table(df[df.metric == metric]).drop(columns="metric").set_index("group")
             t = Table(title=plain(f"{metric}: Cohen's d vs {comparisons.reference} (95% CI) by display choice"))
             t.add_column("group")
             for c in table.columns:
