@@ -29,6 +29,7 @@ def fit_classifier(features: np.ndarray, y: np.ndarray, weights: np.ndarray, kin
                    C: float = 1.0):
     """Standardised features -> L2 logistic regression (``logreg``, inverse regularisation strength ``C``) or an
     RBF SVM with Platt probabilities (``svm``), fitted with the items' balance weights."""
+    from sklearn.calibration import CalibratedClassifierCV
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -36,7 +37,13 @@ def fit_classifier(features: np.ndarray, y: np.ndarray, weights: np.ndarray, kin
 
     if kind not in ("logreg", "svm"):
         raise ValueError(f"unknown classifier {kind!r}; choose logreg or svm")
-    final = LogisticRegression(C=C, max_iter=5000) if kind == "logreg" else SVC(probability=True, random_state=seed)
+    if kind == "logreg":
+        final = LogisticRegression(C=C, max_iter=5000)
+    else:
+        # Platt scaling by an internal cross-validation, as SVC(probability=True) did (scikit-learn 1.9 deprecates
+        # it for this): 5 folds, fewer when a class has fewer items, one SVC refitted on everything
+        folds = int(max(2, min(5, np.bincount(np.unique(y, return_inverse=True)[1]).min())))
+        final = CalibratedClassifierCV(SVC(random_state=seed), method="sigmoid", ensemble=False, cv=folds)
     clf = make_pipeline(StandardScaler(), final)
     return clf.fit(features, y, **{f"{clf.steps[-1][0]}__sample_weight": weights})
 

@@ -24,6 +24,11 @@ from medgap.io import Frame
 from medgap.models import CheckpointError, apply_strategy, create_model, load_checkpoint_file, preprocessing
 
 
+SKLEARN_TRUSTED = ("sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration")
+"""scikit-learn's own types that skops does not trust by default but the ``svm`` classifier holds (the Platt
+scaling of CalibratedClassifierCV, which replaces SVC(probability=True)); plain data, no code."""
+
+
 class RunLoadError(ValueError):
     """A run directory that cannot be loaded (missing, unfinished, or made without what a reload needs); the
     message names the run and the fix."""
@@ -282,11 +287,12 @@ def _load_classifier(path: Path, fix: str) -> Any:
     if not path.exists():
         raise RunLoadError(f"{path}: missing (metrics.json names it as the fold's classifier); {fix}")
     try:
-        untrusted = skops.io.get_untrusted_types(file=path)
+        untrusted = [t for t in skops.io.get_untrusted_types(file=path) if t not in SKLEARN_TRUSTED]
         if untrusted:
             raise CheckpointError(path, f"holds types that are not plain scikit-learn ({', '.join(untrusted)}); "
                                         f"it was not loaded, since loading it could run code. {fix}")
-        return skops.io.load(path)
+        return skops.io.load(path, trusted=[t for t in SKLEARN_TRUSTED
+                                            if t in skops.io.get_untrusted_types(file=path)])
     except CheckpointError:
         raise
     except Exception as e:  # noqa: BLE001  skops reports a damaged file in many ways (zip, JSON, KeyError, ...)
