@@ -54,10 +54,11 @@ def test_command_writes_files_and_prints_the_table(ratings, tmp_path):
                       env={"COLUMNS": "300"})  # a wide terminal: table cells on one line whatever ran before
     assert r.exit_code == 0, r.output
     text = _text(r)
-    for word in ("SROCC", "KROCC", "PLCC", "RMSE", "brisque", "niqe", "piqe", "lower is better", "30"):
-        assert word in text
+    for word in ("SROCC", "KROCC", "PLCC", "RMSE", "brisque", "niqe", "piqe", "lower", "30"):
+        assert word in text, r.output  # (a narrow column may wrap "lower is better" across lines)
     table = pd.read_csv(out / "validity.csv")
     assert list(table.metric) == ["brisque", "niqe", "piqe"] and set(table.n) == {N}
+    assert list(table.direction) == ["lower is better"] * 3  # all three: lower scores are better quality
     assert (table.srocc_low < table.srocc).all() and (table.srocc < table.srocc_high).all()
     doc = _strict((out / "validity.json").read_text())
     assert doc["unit"] == "image" and doc["n_resamples"] == 100 and len(doc["metrics"]) == 3
