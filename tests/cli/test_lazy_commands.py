@@ -33,7 +33,8 @@ def test_help_lists_every_command_and_each_runs():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
     listed = [name for name in _COMMANDS if f" {name} " in result.output]
-    assert listed == list(_COMMANDS) == ["compare", "finetune", "fit-niqe", "quality", "study", "evaluate", "validate"]
+    assert listed == list(_COMMANDS) == ["compare", "finetune", "fit-niqe", "quality", "study", "evaluate", "validate",
+                                             "train-quality"]
     for name in _COMMANDS:
         sub = runner.invoke(app, [name, "--help"])
         assert sub.exit_code == 0 and "Usage:" in sub.output, name

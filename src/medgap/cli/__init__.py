@@ -39,6 +39,7 @@ _COMMANDS = {
     "study": "medgap.cli.study",
     "evaluate": "medgap.cli.evaluate",
     "validate": "medgap.cli.validate",
+    "train-quality": "medgap.cli.train_quality",
 }
 
 
