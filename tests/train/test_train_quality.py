@@ -4,6 +4,7 @@ its definition, presets, the run directory, checks of the options, and resume af
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -131,3 +132,6 @@ def test_k_folds_cover_every_image_once_and_write_the_results_table(tmp_path):
     np.testing.assert_allclose(preds["pred_mos"], (preds["pred"] - 1) * 25)
     assert json.loads((tmp_path / "run/config.json").read_text())["pooling"] == "avg"
     assert pd.read_csv(tmp_path / "run/results.csv").shape[0] == 4
+    rated = pd.read_csv(tmp_path / "run/fold_1/heldout_ratings.csv")  # what medgap validate reads
+    assert sorted(Path(p).name for p in rated["path"]) == sorted(held[held.fold == 1].path)
+    assert all(Path(p).is_absolute() and Path(p).is_file() for p in rated["path"])

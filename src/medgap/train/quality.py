@@ -13,10 +13,10 @@ the expected score and the MOS on the 1..5 scale (``loss_on="score"``).
 The loop is this module's own (a plain PyTorch loop), not :func:`medgap.train.run.run_cv`: run_cv builds timm
 classifiers through ``create_model`` and groups folds by patient, and a quality model is a timm backbone with
 another head, split by image. It keeps the run's habits: ``config.json`` (resuming needs the same one), a
-``split.csv``, one folder per fold with ``last.pt`` (every epoch, to resume) and ``model.pt`` (the final
-weights, what the ``cnn-wsp`` metric loads), ``history.csv`` (held-out loss, SROCC, PLCC, RMSE each epoch),
-``predictions.csv`` and ``results.csv``. No model selection happens on the held-out images: the final epoch's
-model is kept, so the held-out numbers are honest.
+``split.csv``, one folder per fold with ``last.pt`` (every epoch, to resume), ``model.pt`` (the final weights,
+what the ``cnn-wsp`` metric loads), ``history.csv`` (held-out loss, SROCC, PLCC, RMSE each epoch),
+``predictions.csv`` and ``heldout_ratings.csv`` (for ``medgap validate``), and ``results.csv``. No model
+selection happens on the held-out images: the final epoch's model is kept, so the held-out numbers are honest.
 """
 
 from __future__ import annotations
@@ -285,6 +285,9 @@ def train_quality(cfg: TrainQualityConfig, log: Callable[[str], None] = print) -
         split_rows += [{"path": p, "fold": k, "role": "test" if t else "train"} for p, t in zip(table["path"], test)]
         fold_dir = out / f"fold_{k}"
         fold_dir.mkdir(exist_ok=True)
+        # the held-out images' ratings, for medgap validate --ratings fold_k/heldout_ratings.csv
+        pd.DataFrame({"path": table["file"][test], "mos": table["mos"][test], "mos_std": table["std"][test]}).to_csv(
+            fold_dir / "heldout_ratings.csv", index=False)
         pred_file = fold_dir / "predictions.csv"
         if not (fold_dir / MODEL_FILE).exists() or not pred_file.exists():
             _fit_fold(cfg, k, images, table["path"].to_numpy(), dist, score, table["mos"].to_numpy(), ~test, test,
