@@ -13,7 +13,8 @@ def _run(cfg: TrainQualityConfig) -> int:
     from medgap.train.quality import train_quality
 
     results = train_quality(cfg, log=lambda s: console.print(plain(s), soft_wrap=True))
-    console.print(plain(results.to_string(index=False, float_format=lambda v: f"{v:.3f}")), soft_wrap=True)
+    table = results.to_string(index=False, float_format=lambda v: f"{v:.3f}")
+    console.print(plain(table, newlines=True), soft_wrap=True)
     console.print(f"Run: {plain(cfg.out)} (results.csv, predictions.csv, fold_<k>/history.csv, fold_<k>/model.pt); "
                   f"score with: medgap quality --metric cnn-wsp:model={plain(cfg.out)} FOLDER", soft_wrap=True)
     return EXIT_OK

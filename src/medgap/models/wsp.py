@@ -152,3 +152,17 @@ def to_input(images: Sequence[np.ndarray], size: int | None, mean: Sequence[floa
     """:func:`resize255` then :func:`normalise`: the one preprocessing of training and of the ``cnn-wsp``
     metric."""
     return normalise(resize255(images, size, device), mean, std)
+
+
+def save_quality_model(net: QualityNet, path: str | Path, *, backbone: str, image_size: int,
+                       mean: Sequence[float], std: Sequence[float], mos_min: float = 0.0,
+                       mos_max: float = 100.0) -> Path:
+    """Write what the ``cnn-wsp`` metric loads (:func:`medgap.quality.cnn_wsp.load_quality_model`): the weights
+    and, in ``meta``, the backbone, pooling, input size (0: full resolution), normalisation and MOS scale; only
+    tensors and plain values, so it loads with ``weights_only=True``."""
+    meta = {"backbone": backbone, "pooling": net.pooling_name, "image_size": int(image_size),
+            "mean": [float(v) for v in mean], "std": [float(v) for v in std], "mos_min": float(mos_min),
+            "mos_max": float(mos_max)}
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    torch.save({"state_dict": state, "meta": meta}, path)
+    return Path(path)
