@@ -302,7 +302,7 @@ def train_quality(cfg: TrainQualityConfig, log: Callable[[str], None] = print) -
     if n_folds > 1:
         rows.append({"fold": "all", "n_train": None, "n_test": len(all_preds),
                      **quality_metrics(all_preds["pred_mos"], all_preds["mos"])})
-    results = pd.DataFrame(rows)
+    results = pd.DataFrame(rows).astype({"n_train": "Int64"})  # the "all" row has no training count
     pd.DataFrame(split_rows).to_csv(out / "split.csv", index=False)
     all_preds.to_csv(out / "predictions.csv", index=False)
     results.to_csv(out / "results.csv", index=False)
