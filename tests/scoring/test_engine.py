@@ -80,14 +80,20 @@ def test_make_engine():
     assert isinstance(make_engine(1), SerialEngine)
     with pytest.raises(ValueError, match="workers"):
         make_engine(0)
-    try:
-        import distributed  # noqa: F401
-    except ImportError:
-        with pytest.raises(ImportError, match=r"pip install 'dask\[distributed\]'"):
-            make_engine(2, address="tcp://scheduler:8786")
-    else:
-        with pytest.raises(NotImplementedError):
-            make_engine(2, address="tcp://scheduler:8786")
+    with pytest.raises(ValueError, match="choose one engine"):
+        make_engine(2, address="tcp://scheduler:8786")
+
+
+def test_the_cluster_engine_without_dask_names_the_extra(monkeypatch):
+    """Whether or not dask is installed here: its import is made to fail as it does where it is not."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # `import distributed` raises ModuleNotFoundError
+    monkeypatch.delitem(sys.modules, "medgap.scoring.dask_engine", raising=False)
+    with pytest.raises(ImportError, match=r"Dask scheduler at tcp://scheduler:8786 .*pip install 'medgap\[cluster\]'"):
+        make_engine(address="tcp://scheduler:8786")
+    with pytest.raises(ImportError, match=r"LocalCluster .*pip install 'medgap\[cluster\]'"):
+        make_engine(local=2)
 
 
 def _unsendable(x: int):

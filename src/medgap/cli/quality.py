@@ -54,6 +54,12 @@ class QualityConfig:
                                 choices=("parquet", "csv"))
     workers: int = option(1, "Worker processes (1: in-process, decoding one step ahead in a reader thread).",
                           flags=("-j",), resumable=True)
+    scheduler: str | None = option(None, "ADDRESS of an existing Dask scheduler (tcp://HOST:8786): score on its "
+                                         "workers (they need medgap and the files at the same paths); the table "
+                                         "is written here. Needs pip install 'medgap[cluster]'.",
+                                   metavar="ADDRESS", resumable=True)
+    dask_local: int | None = option(None, "Score on a Dask LocalCluster of N worker processes on this machine. "
+                                          "Needs pip install 'medgap[cluster]'.", metavar="N", resumable=True)
     device: str = option("auto", "Where network metrics run: auto (CUDA when there is one), cpu, cuda or cuda:N; "
                                  "hand-crafted metrics always run on CPU workers.", resumable=True)
     batch_size: int | None = option(None, "Frames per forward pass of a network metric (default: the metric's "
@@ -109,6 +115,7 @@ class QualityConfig:
             raise UsageError(f"--out {out} exists and is not a regular file; give a file name for the scores table")
         if self.workers < 1:
             raise UsageError(f"--workers must be at least 1, got {self.workers}")
+        self._check_engine()
         from medgap.quality.network import check_device  # no torch: a malformed name is refused before scoring
 
         check_device(self.device)
@@ -123,6 +130,28 @@ class QualityConfig:
             raise UsageError(f"--max-pixels takes a number of pixels per frame, or 0 for no limit; got {self.max_pixels}")
         if not self.save_every > 0:
             raise UsageError(f"--save-every must be a positive number of seconds, got {self.save_every}")
+
+    def _check_engine(self) -> None:
+        """--scheduler, --dask-local and --workers > 1 exclude each other; the Dask ones need dask.distributed."""
+        chosen = [f"--workers {self.workers}" if self.workers > 1 else "",
+                  f"--scheduler {self.scheduler}" if self.scheduler is not None else "",
+                  f"--dask-local {self.dask_local}" if self.dask_local is not None else ""]
+        chosen = [c for c in chosen if c]
+        if len(chosen) > 1:
+            raise UsageError(f"{' and '.join(chosen)}: choose one way to run the workers (--workers N on this "
+                             "machine, --dask-local N for a Dask LocalCluster, --scheduler ADDRESS for a Dask cluster)")
+        if self.dask_local is not None and self.dask_local < 1:
+            raise UsageError(f"--dask-local must be at least 1 worker process, got {self.dask_local}")
+        if self.scheduler is not None and not self.scheduler.strip():
+            raise UsageError("--scheduler takes the address of a Dask scheduler, e.g. tcp://10.0.0.5:8786")
+        if self.scheduler is not None or self.dask_local is not None:
+            import importlib.util
+
+            from medgap.scoring.engine import CLUSTER_EXTRA
+
+            if importlib.util.find_spec("distributed") is None:
+                flag = "--scheduler" if self.scheduler is not None else "--dask-local"
+                raise UsageError(f"{flag} runs on Dask, and dask.distributed is not installed: {CLUSTER_EXTRA}")
 
     def run(self) -> tuple[int, ScoreSummary | None]:
         """Score the collection, print the summary and per-group table; returns (exit code, summary)."""
@@ -167,6 +196,8 @@ class QualityConfig:
                 metrics,
                 out,
                 workers=self.workers,
+                scheduler=self.scheduler,
+                dask_local=self.dask_local,
                 video_stride=self.video_stride,
                 nifti_axis=self.nifti_axis,
                 max_pixels=self.max_pixels or None,

@@ -1,10 +1,11 @@
-"""The parallel map behind collection scoring: one small interface, so a cluster engine (Dask distributed,
-given a scheduler address) can slot in without touching metrics or I/O."""
+"""The parallel map behind collection scoring: one small interface, so the cluster engine (Dask distributed:
+:mod:`medgap.scoring.dask_engine`) slots in without touching metrics or I/O."""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import importlib
 import multiprocessing
 import os
 import signal
@@ -43,6 +44,15 @@ def is_fatal(error: BaseException) -> bool:
 
 class WorkerCrashed(RuntimeError):
     """A worker process died (a crash in native code, or killed for memory) while running one item."""
+
+
+class ClusterUnavailable(ConnectionError):
+    """The Dask scheduler cannot be reached, or the connection to it was lost mid-run; the message names the
+    address and what to do. An ``OSError``: the command line reports it as a usage problem (exit 2)."""
+
+
+CLUSTER_EXTRA = "pip install 'medgap[cluster]'"
+"""How to install what the cluster engine needs (``dask[distributed]``)."""
 
 
 class Engine(Protocol):
@@ -264,24 +274,33 @@ def _outcome(fut: Future, item: T, on_crash: OnCrash | None) -> R:
 _END = object()
 
 
-def make_engine(workers: int = 1, address: str | None = None) -> Engine:
-    """``workers`` local processes (1: in-process), or the cluster behind a Dask scheduler ``address``.
+def make_engine(workers: int = 1, address: str | None = None, local: int | None = None) -> Engine:
+    """``workers`` local processes (1: in-process), the Dask cluster behind the scheduler at ``address``
+    (``"tcp://host:8786"``), or a Dask ``LocalCluster`` of ``local`` worker processes started here (and closed
+    with the engine). At most one of ``workers > 1``, ``address`` and ``local``.
 
-    The cluster engine is the extension point: a ``DaskEngine`` here implementing :class:`Engine` (with
-    ``distributed.Client(address)``, ``client.submit`` and ``distributed.as_completed``, bounded like
-    :class:`ProcessEngine`) is all it takes; metrics and I/O do not change.
-    """
-    if address is not None:
+    The Dask engines (:class:`medgap.scoring.dask_engine.DaskEngine`) need ``dask[distributed]``
+    (``pip install 'medgap[cluster]'``); an ``ImportError`` says so. A scheduler that cannot be reached raises
+    :class:`ClusterUnavailable` naming the address."""
+    chosen = [name for name, given in (("workers > 1", workers > 1), ("address", address is not None),
+                                       ("local", local is not None)) if given]
+    if len(chosen) > 1:
+        raise ValueError(f"choose one engine: {' and '.join(chosen)} were both given (workers > 1: processes on "
+                         "this machine; address: an existing Dask scheduler; local: a Dask LocalCluster)")
+    if address is not None or local is not None:
+        if local is not None and local < 1:
+            raise ValueError(f"a Dask LocalCluster needs at least 1 worker process, got local={local}")
         try:
-            import distributed  # noqa: F401
-        except ImportError:
-            raise ImportError(
-                f"scoring on the Dask cluster at {address} needs dask.distributed: pip install 'dask[distributed]'"
-            ) from None
-        raise NotImplementedError(
-            "scoring through a Dask scheduler address is not implemented yet; use workers=N on one machine, "
-            "or split the collection into one manifest per machine and score each with its own output"
-        )
+            dask_engine = importlib.import_module("medgap.scoring.dask_engine")
+        except ImportError as e:
+            if (e.name or "").split(".")[0] not in ("dask", "distributed", "tornado", "msgpack", "cloudpickle"):
+                raise  # a bug in medgap, not a missing package
+            where = f"the Dask scheduler at {address}" if address is not None else "a Dask LocalCluster"
+            raise ImportError(f"scoring on {where} needs dask.distributed ({e}): {CLUSTER_EXTRA}",
+                              name=e.name) from None
+        if address is not None:
+            return dask_engine.DaskEngine.connect(address)
+        return dask_engine.DaskEngine.local(local)  # type: ignore[arg-type]
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     return SerialEngine() if workers == 1 else ProcessEngine(workers)

@@ -104,6 +104,8 @@ def score(
     device: str = "auto",
     batch_size: int | None = None,
     display=None,
+    scheduler: str | None = None,
+    dask_local: int | None = None,
 ) -> pd.DataFrame:
     """Score images with metrics into a DataFrame, one row per image or frame; nothing is written.
 
@@ -113,7 +115,9 @@ def score(
     Read options as in :func:`~medgap.scoring.score_collection`. ``progress``: ``True`` for a tqdm bar, or a
     callable ``progress(files_done, files_total, items_done)``. Network metrics run in this process on
     ``device`` (``"auto"``: CUDA when there is one; ``"cpu"``, ``"cuda"``, ``"cuda:N"``), ``batch_size``
-    frames per forward pass (default: the metric's own); hand-crafted metrics use ``workers`` processes.
+    frames per forward pass (default: the metric's own); hand-crafted metrics use ``workers`` processes, or
+    the Dask cluster behind ``scheduler`` (``"tcp://host:8786"``), or a Dask LocalCluster of ``dask_local``
+    processes (one of the three; ``pip install 'medgap[cluster]'``).
     ``display``: a :class:`~medgap.io.Display` (CT window, short side, foreground crop) instead of
     :func:`~medgap.io.to_gray255`.
 
@@ -141,7 +145,8 @@ def score(
                               "video)")
     report, finish = _tqdm_progress() if progress is True else (progress or None, None)
     by_task: list[list[dict]] = [[] for _ in tasks]
-    results = scored_rows(tasks, workers=workers, device=device, batch_size=batch_size)
+    results = scored_rows(tasks, workers=workers, device=device, batch_size=batch_size, scheduler=scheduler,
+                          dask_local=dask_local)
     try:
         items = 0
         for done, rows in enumerate(results, start=1):

@@ -24,7 +24,7 @@ from medgap.io import DEFAULT_MAX_PIXELS, ImageReadError, Source, item_id, read_
 from medgap.io.readers import NIFTI_SUFFIXES, VIDEO_SUFFIXES, suffix_of
 from medgap.quality.network import check_device, loaded_model, resolve_device
 from medgap.quality.registry import Metric
-from medgap.scoring.engine import is_fatal, make_engine
+from medgap.scoring.engine import WorkerCrashed, is_fatal, make_engine
 from medgap.scoring.store import ResultStore, Scored, StoreError
 
 Progress = Callable[[int, int, int], None]
@@ -250,6 +250,9 @@ def _crashed(task: _Task, error: BaseException) -> list[dict]:
         detail = f": {cause[-1]}" if cause else ""
         reason = (f"the worker process died on this file, or its result could not be received (BrokenProcessPool"
                   f"{detail}): a crash in a decoder, or out of memory; the other files were scored")
+    elif isinstance(error, WorkerCrashed):  # the Dask engine: every worker that ran this file died
+        reason = (f"the worker process died on this file each time it ran ({error}): a crash in a decoder, or out "
+                  "of memory; the other files were scored")
     else:
         reason = f"scoring failed ({_reason(error)}); the other files were scored"
     return [_failed_row(task, _base(task), reason)]
@@ -455,13 +458,16 @@ def _network_thread(tasks: Sequence[_Task], network: Sequence[Metric], device: A
 
 
 def scored_rows(tasks: Sequence[_Task], *, workers: int = 1, prefetch: bool = True, device: str | Any = "auto",
-                batch_size: int | None = None, poll: float = 0.2) -> Iterator[list[dict]]:
+                batch_size: int | None = None, poll: float = 0.2, scheduler: str | None = None,
+                dask_local: int | None = None) -> Iterator[list[dict]]:
     """The scoring loop behind :func:`score_collection` and :func:`medgap.score`: each file's rows, in any order.
 
-    Hand-crafted metrics run frame by frame (in ``workers`` processes when more than one, else here with a
-    reader thread decoding ahead when ``prefetch``); network metrics run in this process, ``batch_size`` frames
+    Hand-crafted metrics run frame by frame (in ``workers`` processes when more than one, on the Dask cluster
+    behind the ``scheduler`` address, or on a Dask LocalCluster of ``dask_local`` processes: one of the three,
+    :func:`~medgap.scoring.engine.make_engine`; else here with a reader thread decoding ahead when
+    ``prefetch``); network metrics run in this process, ``batch_size`` frames
     per forward pass across files, on ``device`` (the model loaded once, before the first file: a device or
-    model that cannot be used raises here, before any work). With both kinds and ``workers > 1``, this process
+    model that cannot be used raises here, before any work). With both kinds and another engine, this process
     reads the files a second time for the network pass and each file's rows are joined.
 
     Close the generator when stopping early (the callers do, after saving what they have): work in flight is
@@ -487,18 +493,18 @@ def scored_rows(tasks: Sequence[_Task], *, workers: int = 1, prefetch: bool = Tr
     finished = False
     loaded: Any = None
     try:
-        if workers == 1 or not hand:
+        if (workers == 1 and scheduler is None and dask_local is None) or not hand:
             loaded = _read_ahead(tasks) if prefetch else (_load(t) for t in tasks)
             yield from _stream(tasks, loaded, hand, network, dev, size)
         elif not network:
-            engine = make_engine(workers)
+            engine = make_engine(workers, address=scheduler, local=dask_local)
             yield from (rows for _, rows in engine.imap_unordered(
                 _score_indexed, list(enumerate(tasks)), on_crash=_crashed_indexed))
         else:
             hand_tasks = [dataclasses.replace(t, metrics=hand) for t in tasks]  # same versions: the full set's
             net_out: queue.Queue = queue.Queue()
             helper = _network_thread(tasks, network, dev, size, prefetch, net_out, stop)
-            engine = make_engine(workers)
+            engine = make_engine(workers, address=scheduler, local=dask_local)
             hand_done: dict[int, list[dict]] = {}
             net_done: dict[int, list[dict]] = {}
             net_finished = False
@@ -647,6 +653,8 @@ def score_collection(
     device: str = "auto",
     batch_size: int | None = None,
     display=None,
+    scheduler: str | None = None,
+    dask_local: int | None = None,
 ) -> ScoreSummary:
     """Score every source with every metric into ``out`` (Parquet, or CSV when ``fmt='csv'``/``.csv``).
 
@@ -672,6 +680,13 @@ def score_collection(
 
     ``display``: a :class:`~medgap.io.Display` (CT window preset, resize to a short side, foreground crop)
     that turns frames into the metrics' input instead of :func:`~medgap.io.to_gray255`; part of the resume key.
+
+    ``scheduler`` (a Dask scheduler address, ``tcp://host:8786``) or ``dask_local`` (a Dask LocalCluster of N
+    worker processes) score the hand-crafted metrics on a Dask cluster instead of ``workers`` (one of the
+    three; needs ``pip install 'medgap[cluster]'``): the same rows; the table is written here, so only this
+    process needs ``out``, and the workers need the files at the same paths. Not part of the resume key: a run
+    interrupted on one engine resumes on another. An unreachable scheduler raises
+    :class:`~medgap.scoring.engine.ClusterUnavailable` naming it.
     """
     if not metrics:
         raise ValueError("no metrics to compute")
@@ -694,7 +709,8 @@ def score_collection(
             m.name: m.fn.batch_size if batch_size is None else batch_size for m in metrics if m.network}}
     if progress:
         progress(skipped, summary.files_total, 0)
-    results = scored_rows(tasks, workers=workers, prefetch=prefetch, device=device, batch_size=batch_size)
+    results = scored_rows(tasks, workers=workers, prefetch=prefetch, device=device, batch_size=batch_size,
+                          scheduler=scheduler, dask_local=dask_local)
     try:
         for rows in results:
             store.add(rows)
