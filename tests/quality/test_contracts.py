@@ -25,6 +25,8 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
+from _metrics import cnn_wsp_file, make_metric
+
 from medgap.quality import create_metric, get_metric_info, list_metrics
 from medgap.quality.niqe import default_model as niqe_default_model
 
@@ -69,8 +71,9 @@ PARAMETERS: dict[str, Callable[[Path, int], dict]] = {
     "brisque": lambda folder, k: _brisque_files(folder, 3.0 * k),
     "niqe": lambda folder, k: _niqe_file(folder, 0.05 * k),
     "testnet": lambda folder, k: {"seed": k},  # another seed, other weights
+    "cnn-wsp": lambda folder, k: {**cnn_wsp_file(folder, k), "fold": 0},  # required: a trained model file
 }
-FILE_PARAMETERS = ["brisque", "niqe"]
+FILE_PARAMETERS = ["brisque", "niqe", "cnn-wsp"]
 """Metrics whose parameters name model files."""
 
 
@@ -79,8 +82,8 @@ def _same(a: dict[str, float], b: dict[str, float]) -> bool:
 
 
 @pytest.mark.parametrize("name", METRICS)
-def test_declared_columns_are_the_returned_keys(name):
-    metric = create_metric(name)
+def test_declared_columns_are_the_returned_keys(name, tmp_path):
+    metric = make_metric(name, tmp_path)
     result = metric(_image(name))
     assert list(result) == list(metric.info.columns)
     assert all(isinstance(v, float) and math.isfinite(v) for v in result.values()), result
@@ -88,7 +91,7 @@ def test_declared_columns_are_the_returned_keys(name):
 
 @pytest.mark.parametrize("name", METRICS)
 def test_metric_pickles_and_the_copy_scores_the_same(name, tmp_path):
-    variants = [create_metric(name)]
+    variants = [make_metric(name, tmp_path)]
     if name in PARAMETERS:
         variants.append(create_metric(name, **PARAMETERS[name](tmp_path, 1)))
     image = _image(name)
@@ -108,7 +111,7 @@ def test_every_parameter_of_every_metric_is_exercised(tmp_path):
 @pytest.mark.parametrize("name", sorted(PARAMETERS))
 def test_version_changes_with_every_parameter(name, tmp_path):
     """Other parameter values, other versions (a resumed run rescores); the same values, the same version."""
-    default = create_metric(name)
+    default = make_metric(name, tmp_path)  # a required parameter gets a third value
     one = create_metric(name, **PARAMETERS[name](tmp_path / "one", 1))
     two = create_metric(name, **PARAMETERS[name](tmp_path / "two", 2))
     assert len({default.version, one.version, two.version}) == 3
@@ -151,13 +154,14 @@ def test_the_model_file_is_hashed_once_when_the_metric_is_made(name, tmp_path):
     assert metric.version == version and pickle.loads(pickle.dumps(metric)).version == version
     assert create_metric(name, **params).version != version
     for path in params.values():
-        Path(path).unlink()
+        if isinstance(path, (str, Path)):  # the file parameters (cnn-wsp's fold is a number)
+            Path(path).unlink()
     assert metric.version == version
 
 
 @pytest.mark.parametrize("name", list_metrics(network=True))
-def test_a_network_metric_scores_a_batch_as_frame_by_frame(name):
-    metric = create_metric(name)
+def test_a_network_metric_scores_a_batch_as_frame_by_frame(name, tmp_path):
+    metric = make_metric(name, tmp_path)
     assert metric.network and metric.info.network
     images = [_image(name), _image(name)[::-1].copy(), _image(name)[:200, :180].copy()]
     one = [metric(x) for x in images]

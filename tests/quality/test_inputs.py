@@ -11,6 +11,8 @@ import skimage.data
 from PIL import Image
 
 from medgap.io import Frame, read_frames, to_gray255, to_rgb255
+from _metrics import make_metric
+
 from medgap.quality import create_metric, get_metric_info, list_metrics
 from medgap.quality.inputs import MetricInputError
 
@@ -42,8 +44,8 @@ def test_float_image_in_0_1_is_refused_instead_of_scored_as_almost_black():
 
 
 @pytest.mark.parametrize("name", list_metrics())
-def test_every_metric_checks_its_input(name):
-    metric = create_metric(name)
+def test_every_metric_checks_its_input(name, tmp_path):
+    metric = make_metric(name, tmp_path)
     img = _image(name)
     one = metric(img)
     assert set(one) == set(metric.info.columns)
@@ -77,9 +79,9 @@ def test_every_metric_checks_its_input(name):
 
 
 @pytest.mark.parametrize("name", list_metrics())
-def test_every_metric_takes_torch_tensors(name):
+def test_every_metric_takes_torch_tensors(name, tmp_path):
     torch = pytest.importorskip("torch")
-    metric = create_metric(name)
+    metric = make_metric(name, tmp_path)
     img = _image(name)
     chw = torch.from_numpy(np.ascontiguousarray(img if img.ndim == 3 else img[..., None])).permute(2, 0, 1)
     assert metric(chw) == metric(img)  # uint8 CxHxW

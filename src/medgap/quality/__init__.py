@@ -31,3 +31,6 @@ from medgap.quality import brisque as _brisque  # noqa: E402,F401
 from medgap.quality import imagestats as _imagestats  # noqa: E402,F401
 from medgap.quality import niqe as _niqe  # noqa: E402,F401
 from medgap.quality import piqe as _piqe  # noqa: E402,F401
+from medgap.quality.cnn_wsp import register as _register_cnn_wsp  # noqa: E402  (no torch until a model loads)
+
+_register_cnn_wsp()

@@ -110,6 +110,7 @@ _REGISTRATION = dict(
     reference="Su & Korhonen, ICIP 2020 (doi:10.1109/ICIP40778.2020.9190789)",
     input="rgb",
     network=True,
+    required=("model",),
 )
 
 

@@ -56,6 +56,8 @@ class MetricInfo:
     :class:`~medgap.quality.network.NetworkMetricFn`); the scoring engine runs it in the main process, on
     ``device``, ``batch_size`` frames at a time. ``False``: hand-crafted, one frame at a time in worker
     processes."""
+    required: tuple[str, ...] = ()
+    """Parameters without a default (a trained model): ``create_metric(name)`` without them says which."""
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,7 @@ def register_metric(
     kind: str = "quality",
     input: str = "gray",  # noqa: A002
     network: bool = False,
+    required: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., MetricFn]], Callable[..., MetricFn]]:
     """Register ``factory(**params) -> fn`` under ``name``. ``fn`` must be picklable (module-level or a partial);
     with ``network=True`` it is a :class:`~medgap.quality.network.NetworkMetricFn`."""
@@ -205,6 +208,7 @@ def register_metric(
             kind=kind,
             input=input,
             network=network,
+            required=tuple(required),
         )
         return factory
 
@@ -238,6 +242,11 @@ def get_metric_info(name: str) -> MetricInfo:
 def create_metric(name: str, **params: Any) -> Metric:
     """Build the metric ``name`` with its parameters (for example ``create_metric('brisque', model=path)``)."""
     info = get_metric_info(name)
+    missing = [p for p in info.required if params.get(p) is None]
+    if missing:
+        example = ",".join(f"{p}=..." for p in missing)
+        raise ValueError(f"metric {name!r} needs {', '.join(missing)} (e.g. --metric {name}:{example}); "
+                         f"{info.description}")
     fn = info.factory(**params)
     if info.network:
         from medgap.quality.network import NetworkMetricFn
