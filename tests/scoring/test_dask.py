@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -84,10 +85,30 @@ def _times_ten(x: int) -> int:
     return x * 10
 
 
-def _exit_on_five(x: int) -> int:
-    if x == 5:
+def _exit_on_30(x: int) -> int:
+    if x == 30:
         os._exit(1)  # what a segfault in a decoder or the OOM killer does to a worker
     return x * 10
+
+
+def _unsendable(x: int):
+    """Item 23's result cannot be pickled in the worker; item 25 raises an exception whose class cannot be
+    pickled (like pyo3's PanicException); item 27 raises one that cannot be rebuilt here (two arguments)."""
+    if x == 23:
+        return threading.Lock()
+    if x == 25:
+        class LocalPanic(BaseException):
+            pass
+
+        raise LocalPanic("index out of bounds")
+    if x == 27:
+        raise NeedsTwo("a", "b")
+    return x * 10
+
+
+class NeedsTwo(Exception):
+    def __init__(self, a: str, b: str) -> None:
+        super().__init__(a)
 
 
 def test_engine_yields_every_result_once_and_a_killing_item_fails_alone(cluster):
@@ -103,12 +124,22 @@ def test_engine_yields_every_result_once_and_a_killing_item_fails_alone(cluster)
         first = next(results)
         assert len(pulled) <= 2 * 2 + 1  # bounded: 2 per worker in flight, one more to replace the finished
         assert sorted([first, *results]) == [10 * i for i in range(40)]
-        got = list(engine.imap_unordered(_exit_on_five, range(10), on_crash=lambda item, e: ("crashed", item, e)))
-        assert sorted(r for r in got if isinstance(r, int)) == [10 * i for i in range(10) if i != 5]
+        # item 30 comes in a batch (the first tasks hold one item, then batches): the batch is rerun item by item
+        got = list(engine.imap_unordered(_exit_on_30, range(40), on_crash=lambda item, e: ("crashed", item, e)))
+        assert sorted(r for r in got if isinstance(r, int)) == [10 * i for i in range(40) if i != 30]
         [(_, item, error)] = [r for r in got if isinstance(r, tuple)]
-        assert item == 5 and isinstance(error, WorkerCrashed) and "also when it ran alone" in str(error)
-        with pytest.raises(WorkerCrashed, match="5"):
-            list(engine.imap_unordered(_exit_on_five, range(8)))
+        assert item == 30 and isinstance(error, WorkerCrashed) and "also when it ran alone" in str(error)
+        with pytest.raises(WorkerCrashed, match="30"):
+            list(engine.imap_unordered(_exit_on_30, range(31)))
+
+
+def test_an_item_whose_result_or_error_cannot_come_back_fails_alone_not_its_batch(cluster):
+    with DaskEngine.connect(cluster.scheduler_address) as engine:
+        got = list(engine.imap_unordered(_unsendable, range(40), on_crash=lambda item, e: ("failed", item, e)))
+    assert sorted(r for r in got if isinstance(r, int)) == [10 * i for i in range(40) if i not in (23, 25, 27)]
+    failed = {r[1]: r[2] for r in got if isinstance(r, tuple)}
+    assert sorted(failed) == [23, 25, 27]
+    assert "cannot pickle '_thread.lock'" in str(failed[23]) and "LocalPanic: index out of bounds" in str(failed[25])
 
 
 def test_make_engine_choices():

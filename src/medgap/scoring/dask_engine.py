@@ -2,37 +2,49 @@
 (a scheduler address: dask-jobqueue on SLURM, dask-kubernetes, ``dask scheduler`` by hand) or a ``LocalCluster``
 of worker processes started here. Needs ``dask[distributed]`` (``pip install 'medgap[cluster]'``).
 
-One task per item (a file is seconds of work; the scheduler's ~1 ms per task is noise), a bounded number in
-flight so memory stays flat however many items there are, results in completion order. The workers import
+Items go in batches that take about :data:`TARGET_TASK_SECONDS` on a worker (a task costs the scheduler, the
+client and the worker a few milliseconds, as much as scoring a small image), a bounded number in flight so
+memory stays flat however many items there are; results in completion order. The workers import
 medgap themselves: each machine needs medgap installed and the files at the paths the items name."""
 
 from __future__ import annotations
 
 import logging
 import os
+import pickle
+import signal
 import time
 from concurrent.futures import CancelledError
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
+from itertools import islice
 from typing import Any, TypeVar
 
-from distributed import Client, Future, KilledWorker, LocalCluster, as_completed, wait
+from distributed import Client, Future, KilledWorker, LocalCluster, as_completed
 
 from medgap.scoring.engine import _SINGLE_THREAD_ENV, ClusterUnavailable, OnCrash, WorkerCrashed, is_fatal
 
 T = TypeVar("T")
 R = TypeVar("R")
 
+TARGET_TASK_SECONDS = 0.25
+"""Work per Dask task: items are sent in batches that take about this long on a worker (measured as the run
+goes), since each task costs the scheduler, the client and the worker a few milliseconds; the first task of
+a run holds one item."""
+MAX_BATCH = 64
+
 CONNECT_TIMEOUT = 10.0
 """Seconds to wait for a scheduler address to answer (Dask's own default, 30 s, is long for a typo)."""
 
-_END = object()
 
+def _in_worker(fn: Callable[[T], R], items: list[T]) -> tuple[float, list[tuple[bool, bytes]]]:
+    """``fn`` on each item of a batch on a Dask worker: (seconds, [(ok, pickled result or error)]).
 
-def _in_worker(fn: Callable[[T], R], item: T) -> R:
-    """``fn(item)`` on a Dask worker, with the worker set up once as :class:`~medgap.scoring.engine.ProcessEngine`
-    sets up its own: one task at a time per thread, so OpenCV and BLAS threads only oversubscribe. (A worker
-    plugin would do the same but stay registered on a shared scheduler after this run.)"""
+    Each outcome is pickled here, one by one, so an item whose result or exception cannot be pickled (a lock, a
+    Rust panic's class) fails alone, not its batch; one that cannot be unpickled fails alone in the client. The
+    worker is set up once as :class:`~medgap.scoring.engine.ProcessEngine` sets up its own: one task at a time
+    per thread, so OpenCV and BLAS threads only oversubscribe. (A worker plugin would do the same but stay
+    registered on a shared scheduler after this run.)"""
     global _worker_ready
     if not _worker_ready:
         for k, v in _SINGLE_THREAD_ENV.items():  # for libraries a task imports later; Dask's nanny sets BLAS's
@@ -44,19 +56,48 @@ def _in_worker(fn: Callable[[T], R], item: T) -> R:
         except ImportError:  # pragma: no cover - cv2 is a dependency
             pass
         _worker_ready = True
-    return fn(item)
+    started = time.perf_counter()
+    out: list[tuple[bool, bytes]] = []
+    for item in items:
+        try:
+            result = fn(item)
+        except BaseException as e:  # noqa: BLE001 - the item's failure (even SystemExit: it ended a task here)
+            out.append((False, _pickled_error(e)))
+            continue
+        try:
+            out.append((True, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)))
+        except BaseException as e:  # noqa: BLE001 - a result that cannot be sent is the item's failure
+            out.append((False, _pickled_error(RuntimeError(
+                f"the result could not be sent back from the worker: {type(e).__name__}: {_text(e)}"))))
+    return time.perf_counter() - started, out
+
+
+def _pickled_error(e: BaseException) -> bytes:
+    try:
+        return pickle.dumps(e, protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException as p:  # noqa: BLE001 - an exception whose class cannot be pickled: its text
+        return pickle.dumps(RuntimeError(f"{type(e).__name__}: {_text(e)} (the exception could not be sent back "
+                                         f"from the worker: {_text(p)})"))
+
+
+def _text(e: BaseException) -> str:
+    try:
+        return str(e)
+    except BaseException:  # noqa: BLE001
+        return "(no message)"
 
 
 _worker_ready = False
 
 
-def _settled_error(fut: Future) -> BaseException | None:
-    """The task's error once it has one (``None``: it finished, or was cancelled). Its error comes through
-    ``exception()``, never ``result()``: ``result()`` re-raises it on the client's event loop, where a
-    ``BaseException`` that is not an ``Exception`` (a Rust decoder's panic) leaves the loop hanging."""
-    if fut.status not in ("finished", "error", "cancelled"):
-        wait(fut)  # its result was lost with its worker after finishing: the scheduler computes it again
-    return fut.exception() if fut.status == "error" else None
+def dask_setup(worker: object) -> None:
+    """Run by each worker process of a :meth:`DaskEngine.local` cluster as it starts (a Dask preload): Ctrl-C
+    in the terminal reaches the whole process group, and it is the main process's to handle (it saves the
+    finished rows and closes the cluster); a worker that took it too would print its own traceback."""
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread of the worker process: leave it as it is
+        pass
 
 
 def _short(item: object, limit: int = 200) -> str:
@@ -65,14 +106,17 @@ def _short(item: object, limit: int = 200) -> str:
 
 
 class DaskEngine:
-    """Items as tasks on a Dask cluster (``distributed.Client.submit``, ``distributed.as_completed``), at most
-    ``in_flight_per_worker`` per worker thread submitted at a time; results in completion order.
+    """Items as tasks on a Dask cluster (``distributed.Client.submit``, ``distributed.as_completed``): batches
+    of items sized to take about :data:`TARGET_TASK_SECONDS` each (one item in the first tasks, until one says
+    how long an item takes; at most :data:`MAX_BATCH`; smaller at the end so the last items spread over the
+    workers), at most ``in_flight_per_worker`` tasks per worker thread at a time; results in completion order.
+    An item that raises, or whose result cannot be sent back, fails alone, not its batch.
 
     A worker that dies (segfault in a decoder, killed for memory, its node preempted) costs only its items, as
     with :class:`~medgap.scoring.engine.ProcessEngine`: the scheduler reruns its tasks elsewhere, and a task it
     gives up on (``KilledWorker``: its worker died ``distributed.scheduler.allowed-failures + 1`` times while
-    the task was assigned to it, queued there or running) is rerun once more here, alone on the cluster once the
-    tasks in flight are done, since Dask blames every task assigned to a dead worker. The item whose lone rerun
+    the task was assigned to it, queued there or running) has each of its items rerun once more here, alone on
+    the cluster once the tasks in flight are done, since Dask blames every task assigned to a dead worker. The item whose lone rerun
     kills its worker again gets ``on_crash(item, error)`` with a :class:`~medgap.scoring.engine.WorkerCrashed`
     (without ``on_crash``, that error is raised); the run goes on. A task that raises, or whose result cannot be
     sent back, is that item's failure the same way. Losing the scheduler raises
@@ -126,7 +170,8 @@ class DaskEngine:
             os.environ.setdefault(k, v)
         with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}):
             cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=":0", silence_logs=logging.ERROR)
+                                   dashboard_address=":0", silence_logs=logging.ERROR,
+                                   preload=[__name__])  # dask_setup below, in each worker process
         try:
             client = Client(cluster, set_as_default=False)
         except BaseException:
@@ -150,70 +195,97 @@ class DaskEngine:
         self, fn: Callable[[T], R], items: Iterable[T], on_crash: OnCrash | None = None
     ) -> Iterator[R]:
         it = iter(items)
-        pending = self._pending
-        done = as_completed(loop=self.client.loop)
-        suspects: deque[T] = deque()  # items whose task Dask failed with KilledWorker: rerun, each alone
+        remaining = len(items) if isinstance(items, Sized) else None
+        pending = self._pending  # future -> its batch of items
+        done = as_completed(loop=self.client.loop, with_results=True, raise_errors=False)
+        suspects: deque[T] = deque()  # items of a batch that Dask failed with KilledWorker: rerun, each alone
         isolated: set[Future] = set()
+        per_item = 0.0  # seconds per item on a worker (moving average); 0: not measured yet
 
-        def submit(item: T) -> Future:
-            fut = self.client.submit(_in_worker, fn, item, pure=False)  # a new key: a rerun starts unsuspected
-            pending[fut] = item
+        def submit(batch: list[T]) -> Future:
+            fut = self.client.submit(_in_worker, fn, batch, pure=False)  # a new key: a rerun starts unsuspected
+            pending[fut] = batch
             done.add(fut)
             return fut
 
+        def batch_size() -> int:
+            if per_item <= 0:  # one item per task until the first task says how long an item takes
+                return 1
+            # about TARGET_TASK_SECONDS per task, so the scheduler's few ms per task do not count; at least two
+            # tasks per worker thread for what is left, so the last ones spread over the cluster
+            size = round(TARGET_TASK_SECONDS / per_item)
+            if remaining is not None:
+                size = min(size, -(-remaining // (2 * self.workers)))
+            return max(1, min(MAX_BATCH, size))
+
         def refill() -> None:
+            nonlocal remaining
             if suspects:  # as ProcessEngine: once the tasks in flight are done, each suspect runs alone
                 if not pending:
-                    isolated.add(submit(suspects.popleft()))
+                    isolated.add(submit([suspects.popleft()]))
                 return
             limit = self.workers * self._per_worker
             while len(pending) < limit:
-                item = next(it, _END)
-                if item is _END:
+                batch = list(islice(it, batch_size()))
+                if not batch:
                     return
-                submit(item)
+                if remaining is not None:
+                    remaining -= len(batch)
+                submit(batch)
 
         try:
             refill()
-            while pending or suspects:
-                fut = next(done)
-                item = pending.pop(fut)
-                error = _settled_error(fut)
-                if isinstance(error, KilledWorker) and fut not in isolated:
-                    # Dask counts a death against every task assigned to the dead worker, the queued ones too,
-                    # so the task that killed it may have taken innocent ones with it: rerun each alone
-                    suspects.append(item)
+            while pending:
+                fut, result = next(done)
+                batch = pending.pop(fut)
+                alone = fut in isolated
+                isolated.discard(fut)
+                if fut.status == "finished":
+                    seconds, outcomes = result
+                    n = max(1, len(outcomes))
+                    per_item = seconds / n if per_item <= 0 else 0.7 * per_item + 0.3 * seconds / n
+                    for item, (ok, payload) in zip(batch, outcomes):
+                        yield self._outcome(item, ok, payload, on_crash)
                 else:
-                    isolated.discard(fut)
-                    yield self._outcome(fut, item, error, on_crash)
+                    error = self._task_error(fut, result, batch)
+                    if isinstance(error, KilledWorker) and not alone:
+                        # Dask counts a death against every task assigned to the dead worker, the queued ones
+                        # too, so the item that killed it may have taken innocent ones with it: rerun each alone
+                        suspects.extend(batch)
+                    else:
+                        for item in batch:
+                            yield self._failed(item, error, on_crash)
                 refill()
         finally:
             if pending:  # stopped early (closed, Ctrl-C, an error): nobody will read these
                 self._cancel()
 
-    def _outcome(self, fut: Future, item: T, error: BaseException | None, on_crash: OnCrash | None) -> R:
-        if fut.status == "cancelled":  # not by us (we stop reading first): the client lost its scheduler
+    def _task_error(self, fut: Future, result: Any, batch: list) -> BaseException:
+        """The error of a task that did not finish (``as_completed`` gives ``(type, error, traceback)``)."""
+        error = result[1] if isinstance(result, tuple) and len(result) == 3 else result
+        if fut.status == "cancelled" or isinstance(error, CancelledError):  # not by us: the scheduler is gone
             raise ClusterUnavailable(
                 f"lost the connection to the Dask scheduler at {self._address} while scoring (the task of "
-                f"{_short(item)} was cancelled); files finished so far are saved: rerun to resume")
-        if error is None:
-            try:
-                return fut.result()
-            except CancelledError:
-                raise ClusterUnavailable(
-                    f"lost the connection to the Dask scheduler at {self._address} while scoring {_short(item)}; "
-                    "files finished so far are saved: rerun to resume") from None
-            except BaseException as e:  # a result that could not be received
-                if is_fatal(e):
-                    raise
-                error = e
+                f"{_short(batch[0])} was cancelled); files finished so far are saved: rerun to resume")
+        return error if isinstance(error, BaseException) else RuntimeError(f"the Dask task failed: {error!r}")
+
+    def _outcome(self, item: T, ok: bool, payload: bytes, on_crash: OnCrash | None) -> R:
+        try:
+            value = pickle.loads(payload)
+        except BaseException as e:  # a result or an exception that cannot be rebuilt here
+            if is_fatal(e):
+                raise
+            ok, value = False, e
+        return value if ok else self._failed(item, value, on_crash)
+
+    def _failed(self, item: T, error: BaseException, on_crash: OnCrash | None) -> R:
         if isinstance(error, KilledWorker):
             last = getattr(error.last_worker, "address", error.last_worker)
             crashed = WorkerCrashed(f"Dask workers died running it, also when it ran alone; the last at {last}")
             if on_crash is None:
                 raise WorkerCrashed(f"{crashed} (item {_short(item)})") from error
             return on_crash(item, crashed)
-        if on_crash is None:
+        if on_crash is None:  # (even SystemExit: it ended a task on a worker, not this process)
             raise error
         return on_crash(item, error)
 
