@@ -477,3 +477,16 @@ def test_malformed_manifest_is_a_collection_error(tmp_path, content, reason):
     assert str(err.value).startswith(str(csv))
     with pytest.raises(CollectionError):
         collect(manifest=csv)
+
+
+def test_a_panic_read_error_pickles_after_dask_distributed_is_imported(tmp_path):
+    """Importing distributed installs tblib's pickling of exception chains; a read error whose context was the
+    decoder's PanicException then failed to pickle (found when the suite ran the Dask tests first)."""
+    pytest.importorskip("distributed")
+    import distributed  # noqa: F401
+
+    with pytest.raises(ImageReadError) as err:
+        list(read_frames(damaged_rle(tmp_path)))
+    assert err.value.__context__ is None and err.value.__cause__ is None
+    back = pickle.loads(pickle.dumps(err.value))
+    assert (back.path, back.reason) == (err.value.path, err.value.reason)

@@ -316,6 +316,7 @@ def read_dicom(path: Path, max_pixels: int | None = None) -> Iterator[Frame]:
     def decoded() -> Iterator[np.ndarray]:
         frames = iter_pixels(path if native_from_file else ds, allow_excess_frames=False)
         for i in range(n_frames):
+            crashed = None
             try:
                 with warnings.catch_warnings(), logged_warnings("pydicom") as logged:
                     warnings.simplefilter("ignore")
@@ -325,7 +326,9 @@ def read_dicom(path: Path, max_pixels: int | None = None) -> Iterator[Frame]:
             except (KeyboardInterrupt, SystemExit, GeneratorExit):
                 raise
             except BaseException as e:  # noqa: BLE001 - decoder panics (pylibjpeg-rle) are BaseExceptions
-                raise ImageReadError(path, _decode_reason(e, meta, i, n_frames)) from None
+                crashed = ImageReadError(path, _decode_reason(e, meta, i, n_frames))
+            if crashed is not None:  # raised outside the handler: no unpicklable PanicException as its context
+                raise crashed
             bad = [m for m in logged if any(w in m.lower() for w in _CORRUPT_WARNINGS)]
             if bad:
                 where = f"frame {i}: " if n_frames > 1 else ""

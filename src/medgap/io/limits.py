@@ -57,6 +57,7 @@ def guarded(path: str | Path, frames: Iterator[T]) -> Iterator[T]:
     Decoders written in Rust (pylibjpeg-rle) raise pyo3's ``PanicException``, a ``BaseException``: it must not
     kill a reader thread or fail to pickle back from a worker, so everything but KeyboardInterrupt, SystemExit
     and GeneratorExit is caught here. The resulting error is a plain ``ImageReadError`` (picklable)."""
+    crashed: ImageReadError | None = None
     try:
         yield from frames
     except ImageReadError:
@@ -72,7 +73,11 @@ def guarded(path: str | Path, frames: Iterator[T]) -> Iterator[T]:
         raise ImageReadError(path, reason) from None
     except BaseException as e:  # noqa: BLE001 - see the docstring: decoder panics are BaseExceptions
         kind = "decoder crashed" if not isinstance(e, Exception) else "decoder failed"
-        raise ImageReadError(path, f"{kind} ({describe(e)}); the file is damaged or non-conformant") from None
+        crashed = ImageReadError(path, f"{kind} ({describe(e)}); the file is damaged or non-conformant")
+    if crashed is not None:
+        # raised outside the handler, so it has no __context__: tblib's exception pickling (which importing
+        # dask.distributed installs) pickles exception chains, and pyo3's PanicException cannot be pickled
+        raise crashed
 
 
 class _ThreadRecords(logging.Handler):
