@@ -183,13 +183,9 @@ def build_config(cls: type, values: dict[str, Any], given: set[str], config_file
         s = missing[0]
         what = s.name.upper() if meta(s.field, "argument", False) else flag_name(s.name)
         raise ConfigFileError(f"missing {what} (give it on the command line, or in --config FILE)")
-    cfg = _from_nested(cls, data, source=str(config_file) if config_file else "the options", ignore=ignore)
+    cfg = from_dict(cls, data, source=str(config_file) if config_file else "the options", ignore=tuple(ignore))
     check_choices(cfg)
     return cfg
-
-
-def _from_nested(cls: type, data: dict, *, source: str, ignore: Iterable[str]) -> Any:
-    return from_dict(cls, data, source=source, ignore=tuple(ignore))
 
 
 def config_command(app: typer.Typer, cls: type, run: Callable[[Any], int | None], *, name: str, help: str,  # noqa: A002

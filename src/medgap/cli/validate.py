@@ -3,7 +3,6 @@ files are ``medgap.report.validity``)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from medgap.cli._common import (
     plain,
 )
 from medgap.cli._config import config_command
+from medgap.stats.format import format_ci
 
 INTERVALS = ("bca", "percentile")
 
@@ -98,14 +98,6 @@ def _metrics(specs: list[str]) -> list:
     return out
 
 
-def _cell(value: float, low: float, high: float) -> str:
-    if not math.isfinite(value):
-        return "n/a"
-    if math.isfinite(low) and math.isfinite(high):
-        return f"{value:.3f} ({low:.3f} to {high:.3f})"
-    return f"{value:.3f}"
-
-
 def print_validity(validation) -> None:
     """The table on stdout: one row per metric, each statistic with its CI."""
     res = validation.result
@@ -115,7 +107,7 @@ def print_validity(validation) -> None:
     for c in ("metric", "direction", "n", "SROCC", "KROCC", "PLCC", "RMSE", "mapping"):
         t.add_column(c, justify="left" if c in ("metric", "direction", "mapping") else "right")
     for mv in res:
-        t.add_row(plain(mv.metric), mv.direction, str(mv.n), *(_cell(e.value, e.low, e.high) for e in
+        t.add_row(plain(mv.metric), mv.direction, str(mv.n), *(format_ci(e.value, e.low, e.high, 3) for e in
                   (mv.srocc, mv.krocc, mv.plcc, mv.rmse)), mv.fit.kind)
     out_console.print(t)
     out_console.print("SROCC/KROCC are signed in each metric's direction (positive: orders the images as the raters "

@@ -17,16 +17,10 @@ from matplotlib.figure import Figure
 
 from medgap.report._files import inside, writing
 from medgap.report._plain_text import plain_text_figures
+from medgap.stats.format import format_ci
+
 
 FILES = ("validity.csv", "validity.json", "validity_scores.csv", "validity.png")
-
-
-def _ci(value: float, low: float, high: float) -> str:
-    if not math.isfinite(value):
-        return "n/a"
-    if math.isfinite(low) and math.isfinite(high):
-        return f"{value:.3f} [{low:.3f}, {high:.3f}]"
-    return f"{value:.3f}"
 
 
 @plain_text_figures
@@ -53,8 +47,8 @@ def plot_validity(validation, path: Path, dpi: int = 130) -> Path:
         ax.plot(grid, mv.fit(grid), color="#d1495b", lw=2, label=label)
         ax.set_xlabel(f"{name} score ({mv.direction})")
         ax.set_ylabel(f"{validation.mos_column} (mean opinion score)")
-        ax.set_title(f"{name}   n = {mv.n} images\nSROCC {_ci(mv.srocc.value, mv.srocc.low, mv.srocc.high)}\n"
-                     f"PLCC {_ci(mv.plcc.value, mv.plcc.low, mv.plcc.high)}", fontsize=10)
+        ax.set_title(f"{name}   n = {mv.n} images\nSROCC {format_ci(mv.srocc.value, mv.srocc.low, mv.srocc.high, 3)}\n"
+                     f"PLCC {format_ci(mv.plcc.value, mv.plcc.low, mv.plcc.high, 3)}", fontsize=10)
         ax.grid(alpha=0.25)
         ax.legend(loc="best", fontsize=8, framealpha=0.85)
     for ax in axes.ravel()[k:]:

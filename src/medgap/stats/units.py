@@ -26,7 +26,7 @@ UNITS = ("patient", "file", "frame")
 """The units of analysis ``compare_metrics`` takes."""
 
 PATIENT_COLUMN = "group_id"
-"""The manifest's patient column (``/work/shared/data/MANIFEST.csv``; ``medgap quality --manifest`` keeps it)."""
+"""The manifest's patient column (``../shared/data/MANIFEST.csv``; ``medgap quality --manifest`` keeps it)."""
 
 FILE_COLUMN = "path"
 """The scores table's file column (written by ``medgap quality``)."""
