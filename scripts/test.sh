@@ -10,5 +10,7 @@ PY=${PYTHON:-python3}
 # pypiqe is a test reference for PIQE; its metadata asks for opencv-python, which would overwrite the cv2 of
 # opencv-contrib-python-headless (medgap's single cv2 provider), so it is installed without dependencies.
 .venv/bin/python -m pip install -q --no-deps 'pypiqe>=1.2'
+# grad-cam (medgap explain) likewise asks for opencv-python-headless; its other dependencies are in the train extra.
+.venv/bin/python -m pip install -q --no-deps 'grad-cam>=1.5'
 # slow-marked tests (reference checks over all of ../shared/data, minutes each) run with: bash scripts/test.sh -m slow
 exec .venv/bin/python -m pytest -n 2 --dist load -m "not slow" "$@"
