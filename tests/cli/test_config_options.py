@@ -30,7 +30,7 @@ def _click_command(name: str):
 
     group = typer.main.get_command(app)
     with group.make_context("medgap", [name, "--help"], resilient_parsing=True) as ctx:
-        return group.get_command(ctx, name)
+        return group.load_command(ctx, name)
 
 
 @pytest.mark.parametrize("name", sorted(_COMMANDS))

@@ -12,7 +12,7 @@ import os
 
 import typer
 import typer.main
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from medgap import __version__
 from medgap.cli._common import EXIT_CODES_HELP, exit_code_for
@@ -30,17 +30,28 @@ _PASS_THROUGH: tuple[type[BaseException], ...] = (
     *(getattr(click.exceptions, name) for name in ("Exit", "Abort") if hasattr(click.exceptions, name)),
 )
 
-# command name -> the module that registers it with @app.command (imported when the command runs or is listed)
-_COMMANDS = {
-    "compare": "medgap.cli.compare",
-    "finetune": "medgap.cli.finetune",
-    "fit-niqe": "medgap.cli.fit_niqe",
-    "quality": "medgap.cli.quality",
-    "study": "medgap.cli.study",
-    "evaluate": "medgap.cli.evaluate",
-    "validate": "medgap.cli.validate",
-    "train-quality": "medgap.cli.train_quality",
+# command name -> (the module that registers it, its one-line summary for `medgap --help`). The module registers a
+# command with @app.command / config_command, or a group of sub-commands with app.add_typer(sub_app, name=...).
+# `medgap --help` lists the commands from these summaries without importing any module (2.7 s of imports before);
+# a command's module is imported when it runs or its own --help is asked for.
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "compare": ("medgap.cli.compare", "Group statistics of an existing scores table (CSV/JSON and printed)."),
+    "finetune": ("medgap.cli.finetune", "Fine-tune a pretrained backbone with patient-grouped cross-validation."),
+    "fit-niqe": ("medgap.cli.fit_niqe", "Fit a NIQE pristine model from your own images."),
+    "quality": ("medgap.cli.quality", "Score every image and frame with no-reference quality metrics."),
+    "study": ("medgap.cli.study", "The domain-gap study in one command: scores, statistics and an HTML report."),
+    "evaluate": ("medgap.cli.evaluate", "Clinical evaluation of a run's held-out predictions, with CIs."),
+    "validate": ("medgap.cli.validate", "Validate quality metrics against human ratings (SROCC, PLCC, RMSE)."),
+    "train-quality": ("medgap.cli.train_quality", "Train a blind quality model (cnn-wsp) on mean opinion scores."),
 }
+
+
+class _Listed(TyperCommand):
+    """A command of :data:`_COMMANDS` as `medgap --help` lists it before its module is imported: a name and a
+    summary. Running it, or asking for its own help, loads the real command (:meth:`_MedgapGroup.resolve_command`)."""
+
+    def __init__(self, name: str, summary: str):
+        super().__init__(name, help=summary, short_help=summary)
 
 
 class _MedgapGroup(TyperGroup):
@@ -48,22 +59,42 @@ class _MedgapGroup(TyperGroup):
     a path that cannot be read or written, 3 for a crash in medgap (one line; the traceback with --debug),
     130 for Ctrl-C. Click's own exits and usage errors pass through unchanged.
 
-    Commands load lazily: a command of :data:`_COMMANDS` is imported and built the first time it is looked up."""
+    Commands load lazily: a command of :data:`_COMMANDS` is imported and built the first time it runs or its
+    help is shown; the listing in `medgap --help` uses the summaries of :data:`_COMMANDS`."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(dict.fromkeys([*super().list_commands(ctx), *_COMMANDS]))
 
+    def load_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The real command ``cmd_name``: its module imported and its typer command (or group) built."""
+        if cmd_name not in self.commands and cmd_name in _COMMANDS:
+            module = _COMMANDS[cmd_name][0]
+            importlib.import_module(module)  # its @app.command / app.add_typer registers it on `app`
+            options = dict(pretty_exceptions_short=app.pretty_exceptions_short, rich_markup_mode=app.rich_markup_mode)
+            commands = [i for i in app.registered_commands
+                        if (i.name or typer.main.get_command_name(i.callback.__name__)) == cmd_name]
+            groups = [i for i in app.registered_groups if i.name == cmd_name]
+            command = None
+            if commands:  # the last registration wins, as when typer builds the group from `app`
+                command = typer.main.get_command_from_info(commands[-1], **options)
+            elif groups:
+                command = typer.main.get_group_from_info(groups[-1], suggest_commands=True, **options)
+            if command is not None:
+                self.add_command(command, cmd_name)
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and cmd_name in _COMMANDS:
+            command.short_help = _COMMANDS[cmd_name][1]  # the same line in `medgap --help` before and after loading
+        return command
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in _COMMANDS:
-            importlib.import_module(_COMMANDS[cmd_name])  # its @app.command registers it on `app`
-            infos = [i for i in app.registered_commands
-                     if (i.name or typer.main.get_command_name(i.callback.__name__)) == cmd_name]
-            if infos:  # the last registration wins, as when typer builds the group from `app`
-                command = typer.main.get_command_from_info(
-                    infos[-1], pretty_exceptions_short=app.pretty_exceptions_short,
-                    rich_markup_mode=app.rich_markup_mode)
-                self.add_command(command, cmd_name)
+            return _Listed(cmd_name, _COMMANDS[cmd_name][1])
         return super().get_command(ctx, cmd_name)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        if args and args[0] in _COMMANDS:
+            self.load_command(ctx, args[0])
+        return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context):
         try:
