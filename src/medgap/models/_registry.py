@@ -3,8 +3,9 @@
 An entry is a loader registered with :func:`register_init` next to its definition (timm's
 ``register_model`` pattern) and described by a frozen :class:`InitInfo`. A spec names an entry, optionally
 with an argument after a colon (``hub:timm/resnet18.a1_in1k``, ``file:run/best.ckpt``); a path to an
-existing file, or anything that looks like a path, is the ``file`` entry. A later entry such as a contrastive
-pretraining run directory (``pretrain:RUN_DIR``) only needs another ``@register_init("pretrain", ...)``.
+existing file, or anything that looks like a path, is the ``file`` entry; a directory holding a finished
+contrastive pretraining run (``pretrain.json``) is the ``pretrain`` entry (``pretrain:RUN_DIR``, see
+:mod:`medgap.models.pretrained_run`).
 """
 
 from __future__ import annotations
@@ -66,6 +67,12 @@ def list_inits() -> list[InitInfo]:
     return [info for info, _ in _INITS.values()]
 
 
+def _is_run_directory(spec: str | Path) -> bool:
+    """A directory holding a finished pretraining run (``pretrain.json``): the ``pretrain`` entry's path rule."""
+    p = Path(spec)
+    return p.is_dir() and (p / "pretrain.json").is_file()
+
+
 def _looks_like_path(spec: str) -> bool:
     return "/" in spec or "\\" in spec or Path(spec).suffix != "" or Path(spec).exists()
 
@@ -74,6 +81,8 @@ def resolve_init(spec: str | Path) -> tuple[InitInfo, str | None]:
     """``spec`` -> (the entry, its argument or None). A :class:`~pathlib.Path`, an existing file or a
     path-like string is ``file``; ``NAME:ARG`` gives an argument to an entry that takes one. An unknown name
     raises :class:`UnknownInit` with the closest names ("did you mean")."""
+    if _is_run_directory(spec) and "pretrain" in _INITS:  # a `medgap pretrain` run directory itself
+        return _INITS["pretrain"][0], str(spec)
     if isinstance(spec, Path):
         return _INITS["file"][0], str(spec)
     spec = str(spec)
@@ -100,7 +109,8 @@ def resolve_init(spec: str | Path) -> tuple[InitInfo, str | None]:
 
 
 def _example(name: str) -> str:
-    return {"hub": "hub:timm/resnet18.a1_in1k", "file": "file:runs/x/fold_0/best.ckpt"}.get(name, f"{name}:VALUE")
+    return {"hub": "hub:timm/resnet18.a1_in1k", "file": "file:runs/x/fold_0/best.ckpt",
+            "pretrain": "pretrain:runs/uscl"}.get(name, f"{name}:VALUE")
 
 
 def init_loader(name: str) -> InitLoader:
