@@ -227,6 +227,10 @@ class FoldContext:
     """seed + k: everything random in this fold starts from it."""
     log: Callable[[str], None] = print
     callbacks: Sequence = ()
+    val_pred: np.ndarray | None = None
+    """Set by :func:`fit_fold`: the task's predictions of the inner-validation items by the checkpoint that
+    predicts the test fold (None for the ``features`` strategy, whose classifier is fitted on them). run_cv
+    writes them to fold_<k>/val_predictions.csv, for stacking fitted on validation predictions only."""
 
     def loader(self, mask: np.ndarray, *, training: bool = False):
         """The DataLoader of the items in ``mask`` (training: balanced sampler and augmentation)."""
@@ -318,6 +322,9 @@ def run_cv(cfg: FinetuneConfig, task: Task, log: Callable[[str], None] = print,
                                 "split": HELD_OUT, "label": [ds.labels[i] for i in idx],
                                 **task.prediction_columns(pred, targets[idx])})
         metrics[f"fold_{k}"] = {**task.score(fold_df), **fitted, "seed": seed_k}
+        if main and ctx.val_pred is not None:  # before metrics.json, which marks the fold as finished
+            write_predictions(_rows(ds, groups, np.flatnonzero(val_mask), k, "val", task, ctx.val_pred, targets),
+                              fold_dir / VAL_PREDICTIONS_FILE, task.name, task.outputs)
         if main:  # predictions first, metrics last: metrics.json marks the fold as finished
             write_predictions(fold_df, done_preds, task.name, task.outputs)
             fold_df = read_predictions(done_preds, task.name)  # one path (and one set of dtypes) for new and reused
@@ -336,6 +343,18 @@ def run_cv(cfg: FinetuneConfig, task: Task, log: Callable[[str], None] = print,
     log(f"held-out {name} {value:.3f} over {len(preds)} items; run: {out}  "
         + (f"(next: medgap evaluate {out})" if task.name == "classify" else ""))
     return preds
+
+
+VAL_PREDICTIONS_FILE = "val_predictions.csv"
+"""fold_<k>/val_predictions.csv: the fold's inner-validation items predicted by the checkpoint that predicts
+its test fold (split ``val``, same schema as predictions.csv); what a stacking ensemble is fitted on."""
+
+
+def _rows(ds, groups: np.ndarray, idx: np.ndarray, k: int, split: str, task: Task, pred: np.ndarray,
+          targets: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"item_id": [ds.item_ids[i] for i in idx], "path": [ds.paths[i] for i in idx],
+                         "frame": [ds.frames[i] for i in idx], "group_id": groups[idx], "fold": k, "split": split,
+                         "label": [ds.labels[i] for i in idx], **task.prediction_columns(pred, targets[idx])})
 
 
 def _checkpoint(path: Path, fold_dir: Path, k: int, key: str) -> dict:
@@ -433,6 +452,7 @@ def fit_fold(ctx: FoldContext) -> tuple[np.ndarray, dict]:
     device = torch.device("cuda", torch.cuda.current_device()) if (
         torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")) else torch.device("cpu")
     pred = _predict(module.model, task, ctx.loader(ctx.test), device)
+    ctx.val_pred = _predict(module.model, task, ctx.loader(ctx.val), device)
     return pred, {"epochs": int(trainer.current_epoch), "best_checkpoint": best,
                   "best_val_loss": float(ckpt.best_model_score) if ckpt.best_model_score is not None else None,
                   **head}
