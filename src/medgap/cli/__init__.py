@@ -45,6 +45,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "train-quality": ("medgap.cli.train_quality", "Train a blind quality model (cnn-wsp) on mean opinion scores."),
     "resolution": ("medgap.cli.resolution", "One model per input size, their stacking ensemble and its evaluation."),
     "pretrain": ("medgap.cli.pretrain", "Contrastive pretraining on ultrasound videos (USCL) for --init pretrain:RUN."),
+    "benchmark": ("medgap.cli.benchmark", "Scratch vs ImageNet vs in-domain pretraining, fine-tuned alike, with CIs."),
 }
 
 
