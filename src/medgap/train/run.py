@@ -245,13 +245,14 @@ class FoldContext:
 
 
 def run_cv(cfg: FinetuneConfig, task: Task, log: Callable[[str], None] = print,
-           callbacks: Sequence = ()) -> pd.DataFrame:
+           callbacks: Sequence = (), decoded: dict | None = None) -> pd.DataFrame:
     """The run every task shares: k-fold cross-validation grouped by patient, fold k seeded with ``seed + k``
     (torch, numpy, random, the sampler, augmentation, the inner split and a fitted head), an inner validation
     part for early stopping, finished folds reused and an interrupted one continued from its last.ckpt, and
     the run directory: config.json, versions.json, preprocessing.json, classes.json (the task's outputs),
     split.csv, metrics.json, predictions.csv (:mod:`medgap.data.predictions`) and fold_<k>/. Returns the
-    held-out predictions. ``cfg`` is checked by :func:`check_config` first (run_finetune does it)."""
+    held-out predictions. ``cfg`` is checked by :func:`check_config` first (run_finetune does it).
+    ``decoded``: a dict that keeps the decoded items between calls on the same items, size and stride."""
     import lightning as L
     from lightning.pytorch.utilities import rank_zero_only
 
@@ -267,7 +268,13 @@ def run_cv(cfg: FinetuneConfig, task: Task, log: Callable[[str], None] = print,
                        group_column=cfg.group_column, filter_column=cfg.filter_column,
                        filter_values=tuple(cfg.filter_values), each_file_is_a_patient=cfg.each_file_is_a_patient)
     task.check_items(items, cfg.folds)
-    ds = decode_items(items, cfg.image_size, cfg.video_stride)
+    key = (tuple(items), cfg.image_size, cfg.video_stride)
+    if decoded is not None and key in decoded:  # several runs on the same items (medgap benchmark) decode once
+        ds = decoded[key]
+    else:
+        ds = decode_items(items, cfg.image_size, cfg.video_stride)
+        if decoded is not None:
+            decoded[key] = ds
     for path, reason in ds.failures:
         log(f"skipped {path}: {reason}")
     targets = task.prepare(ds)
