@@ -205,6 +205,7 @@ def run_benchmark(cfg: BenchmarkConfig, log: Callable[[str], None] = print, call
     label = {IN_DOMAIN: "pretrain (disjoint videos)" if shared_pretrain else "pretrain (in fold)"}
 
     rows, diffs, folds = [], [], []
+    decoded: dict = {}  # every run decodes the same items: once
     for s in range(seeds):
         seed = 10 * s  # fold k of repeat s seeds with 10 s + k
         run_dirs = {}
@@ -219,7 +220,7 @@ def run_benchmark(cfg: BenchmarkConfig, log: Callable[[str], None] = print, call
                 task = ClassifyTask(ft)
             log(f"repeat {s + 1}/{seeds}, init {label.get(init, init)}: {run_dir}")
             check_config(ft)
-            run_cv(ft, task, log=log, callbacks=callbacks)
+            run_cv(ft, task, log=log, callbacks=callbacks, decoded=decoded)
             run_dirs[init] = run_dir
             evs = _evaluate(run_dir, units, cfg.bootstrap)
             for unit, ev in evs.items():
