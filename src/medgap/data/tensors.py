@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
 from medgap.data.items import LabelledItem
-from medgap.io import CollectionError, ImageReadError, item_id, read_frames, to_rgb255
+from medgap.io import CollectionError, Frame, ImageReadError, item_id, read_frames, to_rgb255
 
 
 @dataclass
@@ -40,18 +41,37 @@ def decoder_failure(e: BaseException) -> str:
     return f"the decoder failed on this file, which is probably damaged ({detail})"
 
 
+class _RoiFailed(Exception):
+    """The region of interest of a frame could not be had (no mask, an empty one): the file is left out."""
+
+
 def decode_items(items: Sequence[LabelledItem], size: int, video_stride: int = 10,
-                 progress: Callable[[int, int], None] | None = None) -> DecodedSet:
+                 progress: Callable[[int, int], None] | None = None,
+                 roi: Callable[[Path, Frame], Frame] | None = None) -> DecodedSet:
     """Every frame of every item as a ``size`` x ``size`` RGB uint8 image. A file that cannot be decoded,
     whatever its decoder raises (KeyboardInterrupt and SystemExit aside), is left out whole and listed in
-    ``failures`` with its reason; only when no file decodes is a CollectionError raised."""
+    ``failures`` with its reason; only when no file decodes is a CollectionError raised. ``roi(path, frame)``:
+    keeps the region of interest of each frame before resizing (:meth:`medgap.segment.roi.RoiSource.apply`);
+    a ValueError from it (no mask for the image) leaves the file out with that reason."""
     imgs, ids, paths, frames, labels, groups, failures, values = [], [], [], [], [], [], [], []
+
+    def kept(path: Path, fr: Frame) -> Frame:
+        if roi is None:
+            return fr
+        try:
+            return roi(path, fr)
+        except ValueError as e:
+            raise _RoiFailed(str(e)) from None
+
     for n, it in enumerate(items):
         try:
-            decoded = [(to_square_uint8(fr, size).transpose(2, 0, 1), fr.frame)
+            decoded = [(to_square_uint8(kept(it.path, fr), size).transpose(2, 0, 1), fr.frame)
                        for fr in read_frames(it.path, video_stride=video_stride)]
         except ImageReadError as e:
             failures.append((str(it.path), e.reason))
+            decoded = []
+        except _RoiFailed as e:
+            failures.append((str(it.path), f"no region of interest: {e}"))
             decoded = []
         except (KeyboardInterrupt, SystemExit):
             raise
@@ -103,17 +123,28 @@ class TrainAugmentation:
 
     def __call__(self, img: torch.Tensor) -> torch.Tensor:
         """uint8 (3, S, S) -> float32 (3, S, S) in 0..255."""
+        return self.pair(img)[0]
+
+    def pair(self, img: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The image (uint8 (3, S, S) -> float32 0..255) and its mask (uint8 (S, S) or None) moved by one draw:
+        the same affine for both (the mask with nearest-neighbour, so its labels stay labels), the intensity
+        change on the image only. Without a mask, the same random numbers as :meth:`__call__`."""
         u = torch.rand(8)
+        matrix = self.matrix(u[:6])
         hwc = np.ascontiguousarray(img.numpy().transpose(1, 2, 0))
-        out = cv2.warpAffine(hwc, self.matrix(u[:6]), (self.size, self.size), flags=cv2.INTER_LINEAR,
+        out = cv2.warpAffine(hwc, matrix, (self.size, self.size), flags=cv2.INTER_LINEAR,
                              borderMode=cv2.BORDER_REFLECT_101)
+        moved = None
+        if mask is not None:
+            moved = torch.from_numpy(cv2.warpAffine(np.ascontiguousarray(mask.numpy()), matrix, (self.size, self.size),
+                                                    flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT_101))
         # intensity in numpy: small torch ops pay thread-pool overhead larger than the work at this size
         x = out.astype(np.float32)
         mean = float(x.mean())
         contrast = 1 + self.contrast * (2 * float(u[6]) - 1)
         brightness = 1 + self.brightness * (2 * float(u[7]) - 1)
         x = np.clip((x - mean) * contrast + mean, 0, 255) * brightness
-        return torch.from_numpy(np.ascontiguousarray(np.clip(x, 0, 255, out=x).transpose(2, 0, 1)))
+        return torch.from_numpy(np.ascontiguousarray(np.clip(x, 0, 255, out=x).transpose(2, 0, 1))), moved
 
 
 class TensorDataset(torch.utils.data.Dataset):

@@ -1,0 +1,205 @@
+"""The region of interest for classification (``medgap finetune --roi``) and quality scoring (``medgap
+quality/study --roi``): a mask per image, from a folder of masks or predicted by a ``segment train`` run, and
+what is kept of the frame.
+
+Modes (:func:`apply_roi`):
+
+- ``crop`` (the default): the frame cropped to the mask's bounding box; the pixels inside the box but outside
+  the mask stay as they are. For quality metrics this is the default because BRISQUE's and NIQE's statistics
+  come from mean-subtracted contrast-normalised (MSCN) coefficients over 7x7 Gaussian windows: a frame whose
+  outside is set to a constant gains an artificial edge along the whole mask outline, and a constant area whose
+  MSCN coefficients are exactly 0 (BRISQUE's GGD fit then sees a spike at 0); both change the score for
+  reasons that have nothing to do with the organ.
+- ``mask``: the whole frame with the outside set to its lowest value (black once displayed), then cropped to
+  the box as well: only the region's pixels carry image content. This is the masked variant for
+  classification (the network sees the lungs and nothing of the mediastinum or the labels around them); for
+  quality it is documented and available, with the caveat above (docs/segmentation.md).
+
+Masks are found by image name (:class:`MaskFolder`): a mask file with the image's file name (the shared lung
+masks keep their image's name, ``.jpg`` included), else its name without suffix (``x.jpg`` -> ``x.png``, as
+``medgap segment predict`` names them, or ``x_jpg.png`` when two inputs share a stem); several candidates are
+told apart by the image's parent folders (``cxr/x.jpg`` -> ``masks/lungs/cxr/x.jpg``). An all-zero mask means
+"not annotated" and counts as no mask. A mask must have its frame's size."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from medgap.segment.errors import SegmentError
+from medgap.segment.masks import DEFAULT_THRESHOLD, is_annotated, read_mask, region
+
+ROI_MODES = ("crop", "mask")
+
+
+class NoMask(SegmentError):
+    """No usable mask for an image (none found, or only a not-annotated all-zero one)."""
+
+
+def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """(row0, row1, col0, col1), end-exclusive, of the True pixels; SegmentError for an empty mask."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        raise NoMask("the mask is empty: no region to keep")
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def apply_roi(pixels: np.ndarray, mask: np.ndarray, mode: str = "crop") -> np.ndarray:
+    """``pixels`` (HxW or HxWxC) kept to the region ``mask`` (boolean HxW): ``crop`` to its bounding box, or
+    ``mask``: outside set to the frame's lowest value, then cropped to the box."""
+    if mode not in ROI_MODES:
+        raise SegmentError(f"--roi-mode {mode!r}: crop or mask")
+    mask = np.asarray(mask, bool)
+    if mask.shape != pixels.shape[:2]:
+        raise SegmentError(f"mask {mask.shape[1]}x{mask.shape[0]} for a frame of {pixels.shape[1]}x{pixels.shape[0]}:"
+                           " a mask must have its image's size")
+    r0, r1, c0, c1 = bounding_box(mask)
+    out = np.array(pixels, copy=True)
+    if mode == "mask":
+        finite = out[np.isfinite(out)] if out.dtype.kind == "f" else out
+        out[~mask] = finite.min() if finite.size else 0
+    return np.ascontiguousarray(out[r0:r1, c0:c1])
+
+
+def _strip_suffix(name: str) -> str:
+    from medgap.io.readers import suffix_of
+
+    s = suffix_of(name)
+    return name[: len(name) - len(s)] if s else name
+
+
+@dataclass
+class MaskFolder:
+    """Masks under ``root`` (recursive), found by image name (see the module's note)."""
+
+    root: Path
+    by_name: dict[str, list[Path]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        if not self.root.is_dir():
+            raise SegmentError(f"--roi {self.root}: no such folder (give a folder of masks or a segment-train run)")
+        for f in sorted(p for p in self.root.rglob("*") if p.is_file() and not p.name.startswith(".")):
+            if f.suffix.lower() in (".csv", ".json", ".txt", ".md"):
+                continue
+            self.by_name.setdefault(f.name.lower(), []).append(f)
+            self.by_name.setdefault("stem:" + _strip_suffix(f.name).lower(), []).append(f)
+
+    def find(self, image: str | Path, frame: int | None = None) -> Path | None:
+        image = Path(image)
+        stem = _strip_suffix(image.name).lower()
+        keys = ([f"stem:{stem}_frame{frame:04d}"] if frame is not None else []) + [
+            image.name.lower(), "stem:" + stem, "stem:" + stem + "_" + image.name[len(stem) + 1:].lower().replace(".", "_")]
+        for key in keys:
+            found = self.by_name.get(key, [])
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                return _closest(image, found)
+        return None
+
+
+def _closest(image: Path, candidates: list[Path]) -> Path:
+    """The candidate whose parent folders match the image's the longest way up."""
+    def shared(c: Path) -> int:
+        n = 0
+        for a, b in zip(reversed(image.resolve().parent.parts), reversed(c.parent.parts)):
+            if a.lower() != b.lower():
+                break
+            n += 1
+        return n
+
+    scores = [shared(c) for c in candidates]
+    best = max(scores)
+    if scores.count(best) > 1:
+        tied = [str(c) for c, s in zip(candidates, scores) if s == best]
+        raise SegmentError(f"{image}: several masks fit it equally ({', '.join(tied[:3])}); keep one mask per image "
+                           "name in the --roi folder")
+    return candidates[scores.index(best)]
+
+
+@dataclass
+class RoiSource:
+    """Where each image's region comes from (``spec``: a folder of masks, or a ``segment train`` run whose models
+    predict masks on the fly), and what is kept (``mode``). Picklable (a run's models load lazily in each
+    process). ``str()`` is its stable key (in a scores table's resume key)."""
+
+    spec: Path
+    mode: str = "crop"
+    threshold: float = DEFAULT_THRESHOLD
+    device: str = "cpu"
+    _folder: MaskFolder | None = field(default=None, init=False, repr=False)
+    _segmenter: object = field(default=None, init=False, repr=False)
+    _lock: object = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.spec = Path(self.spec)
+        if self.mode not in ROI_MODES:
+            raise SegmentError(f"--roi-mode {self.mode!r}: crop or mask")
+        if not self.spec.exists():
+            raise SegmentError(f"--roi {self.spec}: no such folder (a folder of masks named after the images, or a "
+                               "segment-train run directory)")
+        if not self.is_run:
+            self._folder = MaskFolder(self.spec)
+        self._lock = threading.Lock()
+
+    @property
+    def is_run(self) -> bool:
+        from medgap.segment.train import PREPROCESSING_FILE
+
+        return (self.spec / PREPROCESSING_FILE).is_file()
+
+    def __str__(self) -> str:
+        kind = "run" if self.is_run else "masks"
+        return f"{kind}:{self.spec.resolve()}|{self.mode}|{self.threshold:g}"
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_segmenter"] = None
+        state["_lock"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def mask(self, image: str | Path, frame) -> np.ndarray:
+        """The boolean region of ``frame`` (a :class:`medgap.io.Frame` of ``image``); :class:`NoMask` when there
+        is none."""
+        if self.is_run:
+            with self._lock:
+                if self._segmenter is None:
+                    from medgap.segment.predict import load_segmenter
+
+                    self._segmenter = load_segmenter(self.spec, self.device)
+                found = self._segmenter.predict(frame)
+            if not found.any():
+                raise NoMask(f"{image}: the segmentation run {self.spec} finds no region in it")
+            return found
+        path = self._folder.find(image, getattr(frame, "frame", None))
+        if path is None:
+            raise NoMask(f"{image}: no mask named after it in {self.spec}")
+        raw = read_mask(path)
+        if not is_annotated(raw):
+            raise NoMask(f"{image}: its mask {path} is 0 everywhere (not annotated)")
+        return region(raw, self.threshold)
+
+    def apply(self, image: str | Path, frame):
+        """The frame with only its region kept (a new :class:`medgap.io.Frame`, meta kept, ``roi`` noted)."""
+        from dataclasses import replace
+
+        m = self.mask(image, frame)
+        try:
+            pixels = apply_roi(frame.pixels, m, self.mode)
+        except SegmentError as e:
+            raise SegmentError(f"{image}: {e}") from None
+        return replace(frame, pixels=pixels, meta={**frame.meta, "roi": str(self)})
+
+
+def roi_transform(roi: str | Path | None, mode: str = "crop", device: str = "cpu"):
+    """``RoiSource(roi, mode).apply`` for a data path (:func:`medgap.data.tensors.decode_items`), or None when no
+    region is asked for."""
+    return None if roi is None else RoiSource(Path(roi), mode, device=device).apply
