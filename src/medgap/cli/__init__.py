@@ -44,8 +44,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("medgap.cli.validate", "Validate quality metrics against human ratings (SROCC, PLCC, RMSE)."),
     "train-quality": ("medgap.cli.train_quality", "Train a blind quality model (cnn-wsp) on mean opinion scores."),
     "resolution": ("medgap.cli.resolution", "One model per input size, their stacking ensemble and its evaluation."),
+    "explain": ("medgap.cli.explain", "CAMs, first-layer kernels and effective receptive fields of a trained run."),
     "pretrain": ("medgap.cli.pretrain", "Contrastive pretraining on ultrasound videos (USCL) for --init pretrain:RUN."),
     "benchmark": ("medgap.cli.benchmark", "Scratch vs ImageNet vs in-domain pretraining, fine-tuned alike, with CIs."),
+    "segment": ("medgap.cli.segment", "Segment first: train a U-Net on masks, predict PNG/NIfTI/DICOM-SEG masks."),
 }
 
 
