@@ -11,18 +11,24 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import signal
 import time
 from concurrent.futures import CancelledError
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sized
-from itertools import islice
 from typing import Any, TypeVar
 
 from distributed import Client, Future, KilledWorker, LocalCluster, as_completed
 
-from medgap.scoring.engine import _SINGLE_THREAD_ENV, ClusterUnavailable, OnCrash, WorkerCrashed, is_fatal
+from medgap.scoring.engine import (
+    _SINGLE_THREAD_ENV,
+    BatchSizer,
+    ClusterUnavailable,
+    OnCrash,
+    WorkerCrashed,
+    run_batch,
+    unpickle_outcome,
+)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -38,13 +44,11 @@ CONNECT_TIMEOUT = 10.0
 
 
 def _in_worker(fn: Callable[[T], R], items: list[T]) -> tuple[float, list[tuple[bool, bytes]]]:
-    """``fn`` on each item of a batch on a Dask worker: (seconds, [(ok, pickled result or error)]).
-
-    Each outcome is pickled here, one by one, so an item whose result or exception cannot be pickled (a lock, a
-    Rust panic's class) fails alone, not its batch; one that cannot be unpickled fails alone in the client. The
-    worker is set up once as :class:`~medgap.scoring.engine.ProcessEngine` sets up its own: one task at a time
-    per thread, so OpenCV and BLAS threads only oversubscribe. (A worker plugin would do the same but stay
-    registered on a shared scheduler after this run.)"""
+    """``fn`` on each item of a batch on a Dask worker: :func:`~medgap.scoring.engine.run_batch` (each item's
+    outcome pickled alone, so it fails alone). The worker is set up once as
+    :class:`~medgap.scoring.engine.ProcessEngine` sets up its own: one task at a time per thread, so OpenCV and
+    BLAS threads only oversubscribe. (A worker plugin would do the same but stay registered on a shared
+    scheduler after this run.)"""
     global _worker_ready
     if not _worker_ready:
         for k, v in _SINGLE_THREAD_ENV.items():  # for libraries a task imports later; Dask's nanny sets BLAS's
@@ -56,35 +60,7 @@ def _in_worker(fn: Callable[[T], R], items: list[T]) -> tuple[float, list[tuple[
         except ImportError:  # pragma: no cover - cv2 is a dependency
             pass
         _worker_ready = True
-    started = time.perf_counter()
-    out: list[tuple[bool, bytes]] = []
-    for item in items:
-        try:
-            result = fn(item)
-        except BaseException as e:  # noqa: BLE001 - the item's failure (even SystemExit: it ended a task here)
-            out.append((False, _pickled_error(e)))
-            continue
-        try:
-            out.append((True, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)))
-        except BaseException as e:  # noqa: BLE001 - a result that cannot be sent is the item's failure
-            out.append((False, _pickled_error(RuntimeError(
-                f"the result could not be sent back from the worker: {type(e).__name__}: {_text(e)}"))))
-    return time.perf_counter() - started, out
-
-
-def _pickled_error(e: BaseException) -> bytes:
-    try:
-        return pickle.dumps(e, protocol=pickle.HIGHEST_PROTOCOL)
-    except BaseException as p:  # noqa: BLE001 - an exception whose class cannot be pickled: its text
-        return pickle.dumps(RuntimeError(f"{type(e).__name__}: {_text(e)} (the exception could not be sent back "
-                                         f"from the worker: {_text(p)})"))
-
-
-def _text(e: BaseException) -> str:
-    try:
-        return str(e)
-    except BaseException:  # noqa: BLE001
-        return "(no message)"
+    return run_batch(fn, items)
 
 
 _worker_ready = False
@@ -195,42 +171,27 @@ class DaskEngine:
         self, fn: Callable[[T], R], items: Iterable[T], on_crash: OnCrash | None = None
     ) -> Iterator[R]:
         it = iter(items)
-        remaining = len(items) if isinstance(items, Sized) else None
+        sizer = BatchSizer(TARGET_TASK_SECONDS, MAX_BATCH, len(items) if isinstance(items, Sized) else None)
         pending = self._pending  # future -> its batch of items
         done = as_completed(loop=self.client.loop, with_results=True, raise_errors=False)
         suspects: deque[T] = deque()  # items of a batch that Dask failed with KilledWorker: rerun, each alone
         isolated: set[Future] = set()
-        per_item = 0.0  # seconds per item on a worker (moving average); 0: not measured yet
-
         def submit(batch: list[T]) -> Future:
             fut = self.client.submit(_in_worker, fn, batch, pure=False)  # a new key: a rerun starts unsuspected
             pending[fut] = batch
             done.add(fut)
             return fut
 
-        def batch_size() -> int:
-            if per_item <= 0:  # one item per task until the first task says how long an item takes
-                return 1
-            # about TARGET_TASK_SECONDS per task, so the scheduler's few ms per task do not count; at least two
-            # tasks per worker thread for what is left, so the last ones spread over the cluster
-            size = round(TARGET_TASK_SECONDS / per_item)
-            if remaining is not None:
-                size = min(size, -(-remaining // (2 * self.workers)))
-            return max(1, min(MAX_BATCH, size))
-
         def refill() -> None:
-            nonlocal remaining
             if suspects:  # as ProcessEngine: once the tasks in flight are done, each suspect runs alone
                 if not pending:
                     isolated.add(submit([suspects.popleft()]))
                 return
             limit = self.workers * self._per_worker
             while len(pending) < limit:
-                batch = list(islice(it, batch_size()))
+                batch = sizer.take(it, self.workers)
                 if not batch:
                     return
-                if remaining is not None:
-                    remaining -= len(batch)
                 submit(batch)
 
         try:
@@ -242,8 +203,7 @@ class DaskEngine:
                 isolated.discard(fut)
                 if fut.status == "finished":
                     seconds, outcomes = result
-                    n = max(1, len(outcomes))
-                    per_item = seconds / n if per_item <= 0 else 0.7 * per_item + 0.3 * seconds / n
+                    sizer.measured(seconds, len(outcomes))
                     for item, (ok, payload) in zip(batch, outcomes):
                         yield self._outcome(item, ok, payload, on_crash)
                 else:
@@ -270,13 +230,8 @@ class DaskEngine:
         return error if isinstance(error, BaseException) else RuntimeError(f"the Dask task failed: {error!r}")
 
     def _outcome(self, item: T, ok: bool, payload: bytes, on_crash: OnCrash | None) -> R:
-        try:
-            value = pickle.loads(payload)
-        except BaseException as e:  # a result or an exception that cannot be rebuilt here
-            if is_fatal(e):
-                raise
-            ok, value = False, e
-        return value if ok else self._failed(item, value, on_crash)
+        ok, value = unpickle_outcome(ok, payload)
+        return value if ok else self._failed(item, value, on_crash)  # type: ignore[return-value,arg-type]
 
     def _failed(self, item: T, error: BaseException, on_crash: OnCrash | None) -> R:
         if isinstance(error, KilledWorker):

@@ -8,12 +8,15 @@ import ctypes.util
 import importlib
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from itertools import islice
 from multiprocessing.connection import Connection
 from typing import Protocol, TypeVar
 
@@ -42,6 +45,83 @@ def is_fatal(error: BaseException) -> bool:
     return isinstance(error, (KeyboardInterrupt, SystemExit, GeneratorExit))
 
 
+def run_batch(fn: Callable[[T], R], items: list[T]) -> tuple[float, list[tuple[bool, bytes]]]:
+    """``fn`` on each item of a batch, in a worker: (seconds, [(ok, pickled result or error)]).
+
+    Each outcome is pickled here, one by one, so an item whose result or exception cannot be pickled (a lock, a
+    Rust panic's class) fails alone, not its batch; one that cannot be unpickled fails alone in the parent
+    (:func:`unpickle_outcome`). Used by :class:`ProcessEngine` and the Dask engine."""
+    started = time.perf_counter()
+    out: list[tuple[bool, bytes]] = []
+    for item in items:
+        try:
+            result = fn(item)
+        except BaseException as e:  # noqa: BLE001 - the item's failure (even SystemExit: it ended a task here)
+            out.append((False, _pickled_error(e)))
+            continue
+        try:
+            out.append((True, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)))
+        except BaseException as e:  # noqa: BLE001 - a result that cannot be sent is the item's failure
+            out.append((False, _pickled_error(RuntimeError(
+                f"the result could not be sent back from the worker: {type(e).__name__}: {_text(e)}"))))
+    return time.perf_counter() - started, out
+
+
+def unpickle_outcome(ok: bool, payload: bytes) -> tuple[bool, object]:
+    """One outcome of :func:`run_batch` rebuilt here: ``(ok, result or exception)``; an outcome that cannot be
+    rebuilt (an exception whose constructor wants other arguments) is the item's failure."""
+    try:
+        return ok, pickle.loads(payload)
+    except BaseException as e:  # noqa: BLE001
+        if is_fatal(e):
+            raise
+        return False, e
+
+
+def _pickled_error(e: BaseException) -> bytes:
+    try:
+        return pickle.dumps(e, protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException as p:  # noqa: BLE001 - an exception whose class cannot be pickled: its text
+        return pickle.dumps(RuntimeError(f"{type(e).__name__}: {_text(e)} (the exception could not be sent back "
+                                         f"from the worker: {_text(p)})"))
+
+
+def _text(e: BaseException) -> str:
+    try:
+        return str(e)
+    except BaseException:  # noqa: BLE001
+        return "(no message)"
+
+
+class BatchSizer:
+    """Items per task: about ``target`` seconds of work each (a task costs the pool or the scheduler about a
+    millisecond or more, as much as scoring a small image), one item until the first task says how long an
+    item takes, at most ``largest``, and at least two tasks per worker for what is left so the last items
+    spread over the workers."""
+
+    def __init__(self, target: float, largest: int, remaining: int | None) -> None:
+        self.target, self.largest, self.remaining = target, largest, remaining
+        self.per_item = 0.0  # seconds per item in a worker (moving average); 0: not measured yet
+
+    def measured(self, seconds: float, n: int) -> None:
+        n = max(1, n)
+        self.per_item = seconds / n if self.per_item <= 0 else 0.7 * self.per_item + 0.3 * seconds / n
+
+    def next_size(self, workers: int) -> int:
+        if self.per_item <= 0:
+            return 1
+        size = round(self.target / self.per_item)
+        if self.remaining is not None:
+            size = min(size, -(-self.remaining // (2 * workers)))
+        return max(1, min(self.largest, size))
+
+    def take(self, it: Iterator[T], workers: int) -> list[T]:
+        batch = list(islice(it, self.next_size(workers)))
+        if self.remaining is not None:
+            self.remaining -= len(batch)
+        return batch
+
+
 class WorkerCrashed(RuntimeError):
     """A worker process died (a crash in native code, or killed for memory) while running one item."""
 
@@ -50,6 +130,12 @@ class ClusterUnavailable(ConnectionError):
     """The Dask scheduler cannot be reached, or the connection to it was lost mid-run; the message names the
     address and what to do. An ``OSError``: the command line reports it as a usage problem (exit 2)."""
 
+
+TARGET_TASK_SECONDS = 0.05
+"""Work per task of :class:`ProcessEngine` (a batch of items): enough that the pool's cost per task (about a
+millisecond in the parent) does not count, short enough that the last batches spread over the workers."""
+MAX_BATCH = 64
+"""Most items per task."""
 
 CLUSTER_EXTRA = "pip install 'medgap[cluster]'"
 """How to install what the cluster engine needs (``dask[distributed]``)."""
@@ -161,19 +247,25 @@ def _context() -> multiprocessing.context.BaseContext:
 
 
 class ProcessEngine:
-    """Worker processes (``concurrent.futures``, forkserver or spawn start method) with a bounded number of tasks
+    """Worker processes (``concurrent.futures``, forkserver or spawn start method) with a bounded amount of work
     in flight, so memory stays flat however many items there are.
+
+    Items go to the workers in batches of about :data:`TARGET_TASK_SECONDS` of work (:class:`BatchSizer`): a
+    task costs the parent a millisecond or so (pickling, the pool's queues), which with one task per small
+    image made the parent the bottleneck. Each item's outcome comes back on its own (:func:`run_batch`), so an
+    item that raises, or whose result cannot be sent back, fails alone.
 
     A worker that dies (segfault in a decoder, killed for memory) breaks the pool: the pool is restarted, the
     items that were in flight are rerun one at a time to find the one that kills its worker, and that item gets
     ``on_crash(item, error)`` (without ``on_crash``, :class:`WorkerCrashed` is raised); the run goes on.
     """
 
-    def __init__(self, workers: int, in_flight_per_worker: int = 4) -> None:
+    def __init__(self, workers: int, in_flight_per_worker: int = 4, batch_seconds: float | None = None) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.workers = workers
         self._limit = workers * in_flight_per_worker
+        self._batch_seconds = TARGET_TASK_SECONDS if batch_seconds is None else batch_seconds
         # The forkserver (or each spawned worker) copies the environment when it starts, before numpy/numba
         # read these; a value the user has set wins.
         for k, v in _SINGLE_THREAD_ENV.items():
@@ -198,45 +290,46 @@ class ProcessEngine:
         self, fn: Callable[[T], R], items: Iterable[T], on_crash: OnCrash | None = None
     ) -> Iterator[R]:
         it = iter(items)
-        pending: dict[Future, T] = {}
+        sizer = BatchSizer(self._batch_seconds, MAX_BATCH, len(items) if isinstance(items, Sized) else None)
+        pending: dict[Future, list[T]] = {}
 
         def refill() -> None:
             while len(pending) < self._limit:
-                item = next(it, _END)
-                if item is _END:
+                batch = sizer.take(it, self.workers)
+                if not batch:
                     return
-                pending[self._pool.submit(fn, item)] = item
+                pending[self._pool.submit(run_batch, fn, batch)] = batch
 
         refill()
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
                 wait(pending)  # a broken pool fails every unfinished future at once
-                lost = []
-                for fut, item in pending.items():
+                lost: list[T] = []
+                for fut, batch in pending.items():
                     if isinstance(fut.exception(), BrokenProcessPool):
-                        lost.append(item)
+                        lost.extend(batch)
                     else:
-                        yield _outcome(fut, item, on_crash)  # finished before the crash: not run twice
+                        yield from _outcomes(fut, batch, on_crash, sizer)  # finished before the crash: not rerun
                 pending.clear()
                 self._restart()
                 yield from self._isolate(fn, lost, on_crash)
             else:
                 for fut in done:
-                    yield _outcome(fut, pending.pop(fut), on_crash)
+                    yield from _outcomes(fut, pending.pop(fut), on_crash, sizer)
             refill()
 
     def _isolate(self, fn: Callable[[T], R], items: list[T], on_crash: OnCrash | None) -> Iterator[R]:
         """Run ``items`` one at a time; the one whose worker dies gets ``on_crash``."""
         for item in items:
-            fut = self._pool.submit(fn, item)
+            fut = self._pool.submit(run_batch, fn, [item])
             if isinstance(fut.exception(), BrokenProcessPool):
                 self._restart()
                 if on_crash is None:
                     raise WorkerCrashed(f"a worker process died while running {item!r}") from fut.exception()
                 yield on_crash(item, fut.exception())
             else:
-                yield _outcome(fut, item, on_crash)
+                yield from _outcomes(fut, [item], on_crash, None)
 
     def close(self, abandon: bool = False) -> None:
         """Shut the pool down. ``abandon`` (Ctrl-C, an error): kill the workers instead of letting their current
@@ -260,15 +353,28 @@ class ProcessEngine:
         self.close(abandon=exc_type is not None)
 
 
-def _outcome(fut: Future, item: T, on_crash: OnCrash | None) -> R:
-    """A finished future's result; its exception (raised by the task, or a result that could not be pickled
-    in the worker) is the item's failure when ``on_crash`` is given."""
+def _outcomes(fut: Future, batch: list[T], on_crash: OnCrash | None, sizer: BatchSizer | None) -> Iterator[R]:
+    """The results of a finished batch, item by item; an item's exception (raised by the task, or a result
+    that could not be pickled in the worker or rebuilt here) is that item's failure when ``on_crash`` is
+    given. A task that failed as a whole fails each of its items."""
     error = fut.exception()
-    if error is None:
-        return fut.result()
-    if on_crash is None:  # (even SystemExit: it ended a task in a worker, not this process)
-        raise error
-    return on_crash(item, error)
+    if error is not None:
+        for item in batch:
+            if on_crash is None:  # (even SystemExit: it ended a task in a worker, not this process)
+                raise error
+            yield on_crash(item, error)
+        return
+    seconds, outcomes = fut.result()
+    if sizer is not None:
+        sizer.measured(seconds, len(outcomes))
+    for item, (ok, payload) in zip(batch, outcomes):
+        ok, value = unpickle_outcome(ok, payload)
+        if ok:
+            yield value  # type: ignore[misc]
+        elif on_crash is None:
+            raise value  # type: ignore[misc]
+        else:
+            yield on_crash(item, value)  # type: ignore[arg-type]
 
 
 _END = object()
