@@ -82,3 +82,15 @@ def test_decode_items_keeps_only_the_region_before_resizing(tmp_path):
     assert len(ds.images) == 1 and ds.paths == [str(a)]
     assert (ds.images[0] == 230).all()
     assert ds.failures[0][0] == str(b) and "no mask named after it" in ds.failures[0][1]
+
+
+def test_finetune_roi_options(tmp_path):
+    from medgap.train.config import ConfigError, FinetuneConfig, upgrade_recorded
+    from medgap.train.run import check_config
+
+    with pytest.raises(ConfigError, match="--roi .*no such folder"):
+        check_config(FinetuneConfig(data=tmp_path, out=tmp_path / "run", roi=tmp_path / "absent"))
+    with pytest.raises(ConfigError, match="--roi-mode"):
+        check_config(FinetuneConfig(data=tmp_path, out=tmp_path / "run", roi=tmp_path, roi_mode="box"))
+    # a run recorded before --roi existed resumes as a run without it
+    assert upgrade_recorded({"data": "x"})["roi"] is None

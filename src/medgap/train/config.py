@@ -69,6 +69,11 @@ class FinetuneConfig:
                                                  "together).")
     filter: str | None = option(None, "Manifest rows to use, COLUMN=V1,V2 (e.g. modality=pocus,pocus_video).",
                                 metavar="COLUMN=V1,V2")
+    roi: Path | None = option(None, "Classify the region of interest only: a folder of masks named after the images "
+                                    "(all-zero = not annotated) or a segment-train run (masks predicted on the fly); "
+                                    "images without a region are left out (listed).", metavar="MASK_DIR|RUN")
+    roi_mode: str = option("crop", "--roi: crop (the mask's bounding box) or mask (outside the mask set to black, "
+                                   "then the box), before resizing.", choices=("crop", "mask"))
     accelerator: str = option("auto", "auto (GPU when there is one), gpu or cpu.",
                               choices=("auto", "cpu", "gpu", "cuda", "mps"), resumable=True)
     devices: int | str = option(1, "Devices per node (GPUs, or CPU processes with --ddp); 'auto' for all.",
@@ -117,7 +122,8 @@ def _parse_filter(spec: str | None) -> tuple[str | None, list[str]]:
 # Keys of config.json files recorded before a field was renamed or added: read as today's fields so that such a
 # run still resumes. A value of None removes the key.
 def upgrade_recorded(old: dict) -> dict:
-    old = {"each_file_is_a_patient": False, "task": "classify", "label_columns": None, "loss": "mse", **old}
+    old = {"each_file_is_a_patient": False, "task": "classify", "label_columns": None, "loss": "mse", "roi": None,
+           "roi_mode": "crop", **old}
     if "filter_column" in old or "filter_values" in old:
         col, vals = old.pop("filter_column", None), old.pop("filter_values", None) or []
         old["filter"] = f"{col}={','.join(vals)}" if col else None

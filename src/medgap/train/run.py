@@ -109,6 +109,8 @@ def check_config(cfg: FinetuneConfig) -> None:
     need(cfg.devices == "auto" or (_is_int(cfg.devices) and cfg.devices >= 1),
          f"--devices {cfg.devices!r}: a number of devices (1 or more) or 'auto'")
     _check_task(cfg)
+    need(cfg.roi is None or Path(cfg.roi).is_dir(),
+         f"--roi {cfg.roi}: no such folder; give a folder of masks named after the images or a segment-train run")
     from medgap.models import UnknownInit, is_known_backbone, resolve_init
 
     init = str(cfg.init)
@@ -272,7 +274,9 @@ def run_cv(cfg: FinetuneConfig, task: Task, log: Callable[[str], None] = print,
     if decoded is not None and key in decoded:  # several runs on the same items (medgap benchmark) decode once
         ds = decoded[key]
     else:
-        ds = decode_items(items, cfg.image_size, cfg.video_stride)
+        from medgap.segment.roi import roi_transform  # --roi: the region of interest only, before resizing
+
+    ds = decode_items(items, cfg.image_size, cfg.video_stride, roi=roi_transform(cfg.roi, cfg.roi_mode))
         if decoded is not None:
             decoded[key] = ds
     for path, reason in ds.failures:
