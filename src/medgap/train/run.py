@@ -270,13 +270,13 @@ def run_cv(cfg: FinetuneConfig, task: Task, log: Callable[[str], None] = print,
                        group_column=cfg.group_column, filter_column=cfg.filter_column,
                        filter_values=tuple(cfg.filter_values), each_file_is_a_patient=cfg.each_file_is_a_patient)
     task.check_items(items, cfg.folds)
-    key = (tuple(items), cfg.image_size, cfg.video_stride)
+    key = (tuple(items), cfg.image_size, cfg.video_stride, str(cfg.roi), cfg.roi_mode)
     if decoded is not None and key in decoded:  # several runs on the same items (medgap benchmark) decode once
         ds = decoded[key]
     else:
         from medgap.segment.roi import roi_transform  # --roi: the region of interest only, before resizing
 
-    ds = decode_items(items, cfg.image_size, cfg.video_stride, roi=roi_transform(cfg.roi, cfg.roi_mode))
+        ds = decode_items(items, cfg.image_size, cfg.video_stride, roi=roi_transform(cfg.roi, cfg.roi_mode))
         if decoded is not None:
             decoded[key] = ds
     for path, reason in ds.failures:
