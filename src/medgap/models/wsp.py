@@ -90,10 +90,27 @@ class QualityNet(nn.Module):
 
     def weight_map(self, x: torch.Tensor) -> torch.Tensor:
         """The (N, 1, h, w) pooling weights of the images ``x``; ``avg`` pooling weighs every position alike."""
+        return self.logits_and_weights(x)[1]
+
+    def logits_and_weights(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One pass: the (N, 5) bin logits and the (N, 1, h, w) pooling weights they were pooled with (ones for
+        ``avg`` pooling)."""
         f = self.features(x)
         if isinstance(self.pool, WeightedSpatialPooling):
-            return self.pool.weight_map(f)
-        return torch.ones_like(f[:, :1])
+            w = self.pool.weight_map(f)
+            return self.fc(weighted_spatial_pool(f, w, self.pool.eps)), w
+        return self.fc(self.pool(f)), torch.ones_like(f[:, :1])
+
+
+def relative_weight_map(w: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(N, 1, h, w) pooling weights -> (N, H, W) at the image size ``size`` = (H, W): upsampled bilinearly
+    (``align_corners=False``: each weight covers its cell of the image, as the network resized the image to its
+    input) and divided by the map's mean over the image, so 1 is the weight every position gets under average
+    pooling, 2 twice that, 0 none; each map's mean is 1 (its sum H x W), and a map of zeros stays zero. A
+    pixel's share of the pooled features is its value / (H x W) (the pooling's 1e-4 aside)."""
+    up = F.interpolate(w.float(), size=tuple(int(v) for v in size), mode="bilinear", align_corners=False)[:, 0]
+    mean = up.mean(dim=(1, 2), keepdim=True)
+    return torch.where(mean > 0, up / mean.clamp_min(torch.finfo(up.dtype).tiny), torch.zeros_like(up))
 
 
 def create_quality_net(backbone: str = "efficientnet_lite0", init: str | Path = "imagenet",

@@ -83,6 +83,51 @@ class CnnWsp(NetworkMetricFn):
         return [{"cnn-wsp": float(v), "cnn-wsp_mos": lo + (float(v) - 1.0) * (hi - lo) / 4.0} for v in s]
 
 
+@dataclass(frozen=True)
+class WeightMap:
+    """Where the model looked in one image: its learned pooling weights and its score."""
+
+    weights: np.ndarray
+    """H x W float64 at the image's size: the pooling weights relative to average pooling
+    (:func:`medgap.models.wsp.relative_weight_map`: mean 1 over the image, 1 = the weight average pooling gives
+    every position, 0 = ignored; all ones for an ``avg``-pooling model)."""
+    raw: np.ndarray
+    """h x w float32: the weights as the pooling used them, at the feature map's resolution (>= 0)."""
+    score: float
+    """The expected opinion bin, 1..5 (the metric's ``cnn-wsp`` column)."""
+    score_mos: float
+    """The same on the training MOS scale (``cnn-wsp_mos``)."""
+
+
+def weight_maps(model: str | Path | tuple[Any, dict], images: Sequence[np.ndarray], *, fold: int = 0,
+                device: str = "cpu") -> list[WeightMap]:
+    """The learned pooling weight map and the score of each image (HxWx3 or HxW, 0-255, as the metric takes
+    them), from one forward pass per image with the metric's own preprocessing (resized to the training size).
+
+    ``model``: a ``medgap train-quality`` run directory (fold ``fold``'s model), a ``model.pt``, or the
+    ``(net, meta)`` pair of :func:`load_quality_model`. Overlay figures: :func:`medgap.report.weight_maps.
+    write_weight_maps`."""
+    import torch
+
+    from medgap.models.wsp import expected_score, relative_weight_map, to_input
+    from medgap.quality.network import resolve_device
+
+    dev = resolve_device(device)
+    net, meta = model if isinstance(model, tuple) else load_quality_model(_model_file(model, fold))
+    net = net.to(dev).eval()
+    lo, hi = float(meta["mos_min"]), float(meta["mos_max"])
+    out = []
+    with torch.no_grad():
+        for image in images:
+            x = to_input([image], meta["image_size"] or None, meta["mean"], meta["std"], dev)
+            logits, w = net.logits_and_weights(x)
+            rel = relative_weight_map(w, np.shape(image)[:2])[0]
+            s = float(expected_score(logits.float())[0])
+            out.append(WeightMap(rel.cpu().numpy().astype(np.float64), w[0, 0].float().cpu().numpy(), s,
+                                 lo + (s - 1.0) * (hi - lo) / 4.0))
+    return out
+
+
 def _make_cnn_wsp(model: str | None = None, fold: int = 0) -> CnnWsp:
     """``model``: a ``medgap train-quality`` run directory (or its ``fold_<k>/model.pt``); ``fold``: which
     fold's model of the run."""
