@@ -81,7 +81,8 @@ def trained_run(tmp_path_factory):
         rows.append({"path": f"im{i}.png", "mos": float(rng.uniform(5, 95))})  # no SD column: two-bin targets
     pd.DataFrame(rows).to_csv(folder / "mos.csv", index=False)
     cfg = TrainQualityConfig(ratings=folder / "mos.csv", out=folder / "run", backbone="test_efficientnet",
-                             init="scratch", trainable_stages=0, image_size=32, epochs=2, batch_size=4, device="cpu")
+                             init="scratch", trainable_stages=0, image_size=32, epochs=2, batch_size=4, device="cpu",
+                             weight_maps=0)  # no overlay PNGs in the folder that medgap quality scores below
     train_quality(cfg, log=lambda s: None)
     return folder
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from medgap._options import check_choices, option
+from medgap._options import check_choices, option, resumable_fields
 
 PRESETS: dict[str, dict[str, Any]] = {
     # EfficientNet-Lite0 with its offline ImageNet weights, the last 3 of 7 stages and the head training, 224 px:
@@ -48,6 +48,7 @@ OPTIMIZERS = ("sgd", "adamw")
 LOSS_TARGETS = ("distribution", "score")
 MODEL_FILE = "model.pt"
 LAST_FILE = "last.pt"
+WEIGHT_MAPS_DIR = "weightmaps"
 
 
 class QualityConfigError(ValueError):
@@ -90,6 +91,8 @@ class TrainQualityConfig:
     augment: bool = option(True, "Random horizontal flips and small rotations (+-5 degrees) while training.")
     seed: int = option(0, "Seed of the split, initialisation, order and augmentation (fold k: seed + k).")
     device: str = option("auto", "auto (CUDA when present), cpu, cuda or cuda:N.", resumable=True)
+    weight_maps: int = option(6, "Held-out images of fold 0 (spread over their MOS) whose weight-map overlays "
+                                 "are written to RUN/weightmaps/ (0: none; wsp pooling only).", resumable=True)
 
     def resolved(self) -> TrainQualityConfig:
         """This config with every option left out (None) taken from its preset."""
@@ -114,6 +117,7 @@ def check_config(cfg: TrainQualityConfig) -> None:
     need(cfg.batch_size >= 2, f"--batch-size {cfg.batch_size}: at least 2 (BatchNorm in the pooling head)")
     need(cfg.lr > 0 and math.isfinite(cfg.lr), f"--lr {cfg.lr}: a positive learning rate")
     need(cfg.trainable_stages >= 0, f"--trainable-stages {cfg.trainable_stages}: 0 (all train) or more")
+    need(cfg.weight_maps >= 0, f"--weight-maps {cfg.weight_maps}: 0 (none) or a number of held-out images")
     need(cfg.mos_max > cfg.mos_min, f"--mos-min {cfg.mos_min} / --mos-max {cfg.mos_max}: the scale's highest value "
                                     "must exceed its lowest")
 
@@ -250,8 +254,9 @@ def _check_resumable(out: Path, cfg: TrainQualityConfig) -> None:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise QualityConfigError(f"{path}: damaged ({e}); choose a new --out") from None
     new = _config_dict(cfg)
+    resumable = resumable_fields(TrainQualityConfig)  # device, weight_maps: they do not change the models
     diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
-            if old.get(k) != new.get(k) and k != "device"]
+            if old.get(k) != new.get(k) and k not in resumable]
     if diff:
         raise QualityConfigError(f"{out} holds a run with another configuration ({'; '.join(diff)}); rerun with the "
                                  "same options to resume it, or choose a new --out")
@@ -308,7 +313,23 @@ def train_quality(cfg: TrainQualityConfig, log: Callable[[str], None] = print) -
     results.to_csv(out / "results.csv", index=False)
     (out / "metrics.json").write_text(json.dumps({"unit": "image", **{f"fold_{r['fold']}": r for r in rows}},
                                                  indent=1, default=str))
+    if cfg.weight_maps > 0 and cfg.pooling == "wsp" and not (out / WEIGHT_MAPS_DIR / "weightmaps.csv").exists():
+        write_heldout_weight_maps(out, cfg.weight_maps, device=device)
+        log(f"weight maps of {cfg.weight_maps} held-out images of fold 0: {out / WEIGHT_MAPS_DIR}")
     return results
+
+
+def write_heldout_weight_maps(run_dir: str | Path, n: int = 6, *, fold: int = 0, device: Any = "cpu") -> pd.DataFrame:
+    """Overlays of the pooling weight maps (:func:`medgap.report.weight_maps.write_weight_maps`) of ``n`` of
+    fold ``fold``'s held-out images, chosen evenly along their MOS (lowest to highest), into
+    ``run_dir/weightmaps/``; returns its ``weightmaps.csv``."""
+    from medgap.report.weight_maps import write_weight_maps
+
+    run_dir = Path(run_dir)
+    held = pd.read_csv(run_dir / f"fold_{fold}" / "heldout_ratings.csv").sort_values("mos", kind="stable")
+    pick = held.iloc[np.unique(np.round(np.linspace(0, len(held) - 1, min(n, len(held)))).astype(int))]
+    return write_weight_maps(run_dir, pick["path"].tolist(), run_dir / WEIGHT_MAPS_DIR, fold=fold,
+                             device=str(device), mos=pick["mos"].tolist())
 
 
 def _fit_fold(cfg, k, images, paths, dist, score, mos, train, test, pre, fold_dir: Path, device, log) -> None:
