@@ -537,15 +537,23 @@ class _Thumbnails:
             self.cache[key] = self._make(*key)
         return self.cache[key]
 
-    def _make(self, path: str, frame: int | None) -> str | None:
+    def frame(self, path: str, frame: int | None):
+        """The scored frame (a :class:`medgap.io.Frame`) as the run read it, or None when it cannot be read."""
         stride = self.stride if frame is not None and frame % self.stride == 0 else 1
         try:
             for fr in read_frames(path, video_stride=stride, **self.read):
                 if frame is None or fr.frame == frame:
-                    g = self.display.prepare(fr)
-                    break
-            else:
-                return None
+                    return fr
+        except (ImageReadError, ValueError):
+            return None
+        return None
+
+    def _make(self, path: str, frame: int | None) -> str | None:
+        fr = self.frame(path, frame)
+        if fr is None:
+            return None
+        try:
+            g = self.display.prepare(fr)
         except (ImageReadError, ValueError):
             return None
         g = np.nan_to_num(g)
@@ -558,16 +566,72 @@ class _Thumbnails:
 
 def _thumbs(rows: pd.DataFrame, column: str, thumbnail: _Thumbnails) -> str:
     cells = []
-    for r in rows.itertuples():
+    for r, value in zip(rows.itertuples(), rows[column]):  # a column such as cnn-wsp is no attribute name
         uri = thumbnail(r.path, r.frame)
         name = Path(str(r.path)).name + (f" #{int(r.frame)}" if pd.notna(r.frame) else "")
         img = f'<img src="{uri}" alt="{html.escape(name)}">' if uri else "<div>(unreadable)</div>"
-        value = format_value(getattr(r, column))
+        value = format_value(value)
         cells.append(f'<div class="thumb">{img}<br>{html.escape(name)}<br><b>{value}</b></div>')
     return '<div class="thumbs">' + "".join(cells) + "</div>"
 
 
 # ----------------------------------------------------------------------------------------------- the page
+
+
+# ----------------------------------------------------------------------------------------------- weight maps
+
+WEIGHT_MAP_METRIC = "cnn-wsp"
+"""The learned metric whose pooling weight maps get their own section (:func:`_weight_map_section`)."""
+
+
+def _weight_map_model(flat: Mapping) -> dict[str, str] | None:
+    """The parameters of the run's ``--metric cnn-wsp:model=RUN_DIR[,fold=K]`` (``model``, ``fold``), or None."""
+    for spec in flat.get("metrics") or ():
+        name, _, rest = str(spec).partition(":")
+        if name.strip() == WEIGHT_MAP_METRIC:
+            return {k.strip(): v.strip() for k, sep, v in (item.partition("=") for item in rest.split(",")) if sep}
+    return None
+
+
+def _weight_map_section(scores: pd.DataFrame, result: MetricComparison, params: Mapping[str, str],
+                        thumbnail: _Thumbnails, figures: _Figures, per_group: int = 3, max_groups: int = 10,
+                        side: int = 320) -> str:
+    """A grid of weight-map overlays: per group the lowest-, median- and highest-scored frames by cnn-wsp, each
+    under the model's pooling weight map (:func:`medgap.quality.cnn_wsp.weight_maps`, on the image the metric
+    saw: the run's display rules), shown at ``side`` pixels at most."""
+    from medgap.quality.cnn_wsp import _model_file, load_quality_model, weight_maps
+    from medgap.report.weight_maps import plot_weight_map_grid, weight_map_caption
+
+    column = WEIGHT_MAP_METRIC
+    try:
+        loaded = load_quality_model(_model_file(params.get("model", ""), int(params.get("fold") or 0)))
+    except (ValueError, OSError) as e:
+        return f'<p class="muted">No weight maps: the model could not be loaded ({html.escape(str(e))}).</p>'
+    rows = []
+    for g in result.groups[:max_groups]:
+        sub = scores[(scores.group == g) & scores[column].notna()].sort_values(column, kind="stable")
+        if sub.empty:
+            continue
+        picks = sub.iloc[sorted(set(np.round(np.linspace(0, len(sub) - 1, min(per_group, len(sub)))).astype(int)))]
+        cells = []
+        for r in picks.itertuples():
+            fr = thumbnail.frame(str(r.path), None if pd.isna(r.frame) else int(r.frame))
+            if fr is None:
+                continue
+            image = thumbnail.display.prepare_rgb(fr)
+            wm = weight_maps(loaded, [image])[0]
+            scale = min(1.0, side / max(image.shape[:2]))
+            size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+            small = cv2.resize(image.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+            small_map = cv2.resize(wm.weights.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+            name = Path(str(r.path)).name + (f" #{int(r.frame)}" if pd.notna(r.frame) else "")
+            cells.append((small, small_map, f"{name[:28]}\n{column} {wm.score:.2f}"))
+        if cells:
+            rows.append((g, cells))
+    if not rows:
+        return '<p class="muted">No weight maps: none of the scored frames could be read again.</p>'
+    more = (f" Only the first {max_groups} groups are shown." if len(result.groups) > max_groups else "")
+    return figures.add(plot_weight_map_grid(rows), "cnn_wsp_weight_maps", weight_map_caption(column) + more)
 
 
 @dataclass
@@ -651,6 +715,9 @@ def write_study_report(
     if sensitivity is not None and len(sensitivity):
         toc.append(("sensitivity", "Sensitivity to display and scale"))
     toc += [(_anchor(m), f"{m} ({_direction_words(result.lower_is_better.get(m))})") for m in metrics]
+    wsp_params = _weight_map_model(flat) if WEIGHT_MAP_METRIC in scores else None
+    if wsp_params is not None:
+        toc.append(("weight-maps", f"Where {WEIGHT_MAP_METRIC} looks: pooling weight maps"))
     if result.notes:
         toc.append(("notes", "Notes on the data"))
     if failed:
@@ -737,6 +804,10 @@ def write_study_report(
             parts.append(f'<div class="row"><div><p><b>{html.escape(g)}</b>: {low_name}</p>'
                          f"{_thumbs(best, m, thumbnail)}</div>"
                          f'<div><p><b>{html.escape(g)}</b>: {high_name}</p>{_thumbs(worst, m, thumbnail)}</div></div>')
+    if wsp_params is not None:
+        say(f"report: {WEIGHT_MAP_METRIC} weight maps")
+        parts.append(f'<h2 id="weight-maps">Where {WEIGHT_MAP_METRIC} looks: pooling weight maps</h2>')
+        parts.append(_weight_map_section(scores, result, wsp_params, thumbnail, figures))
     if result.notes:
         parts.append('<h2 id="notes">Notes on the data</h2><ul>'
                      + "".join(f"<li>{html.escape(n)}</li>" for n in result.notes) + "</ul>")
