@@ -158,9 +158,11 @@ def _load(task: _Task) -> Iterator[tuple]:
     wants_rgb = any(m.info.input == "rgb" for m in task.metrics)
     read = dict(task.read)
     display = read.pop("display", None)  # medgap.io.Display: window, scale, foreground (None: to_gray255)
+    roi = read.pop("roi", None)  # medgap.segment.roi.RoiSource: only the region of interest (None: whole frames)
     gray255, rgb255 = (display.prepare, display.prepare_rgb) if display is not None else (to_gray255, to_rgb255)
     try:
         for fr in read_frames(task.source.path, **read):
+            fr = fr if roi is None else roi.apply(task.source.path, fr)
             yield "frame", fr, gray255(fr), (rgb255(fr) if wants_rgb else None)
     except BaseException as e:
         if is_fatal(e):
@@ -653,6 +655,7 @@ def score_collection(
     device: str = "auto",
     batch_size: int | None = None,
     display=None,
+    roi=None,
     scheduler: str | None = None,
     dask_local: int | None = None,
 ) -> ScoreSummary:
@@ -680,6 +683,8 @@ def score_collection(
 
     ``display``: a :class:`~medgap.io.Display` (CT window preset, resize to a short side, foreground crop)
     that turns frames into the metrics' input instead of :func:`~medgap.io.to_gray255`; part of the resume key.
+    ``roi``: a :class:`~medgap.segment.roi.RoiSource`: each frame is kept to its region of interest (mask's
+    bounding box) before the display applies; a file without a mask gets an error row; part of the resume key.
 
     ``scheduler`` (a Dask scheduler address, ``tcp://host:8786``) or ``dask_local`` (a Dask LocalCluster of N
     worker processes) score the hand-crafted metrics on a Dask cluster instead of ``workers`` (one of the
@@ -693,6 +698,8 @@ def score_collection(
     store = ResultStore(out, fmt)
     # every option that changes what read_frames gives: one entry here puts it in the resume key as well
     read = {"video_stride": video_stride, "nifti_axis": nifti_axis, "max_pixels": max_pixels, "display": display}
+    if roi is not None:  # absent otherwise: the resume key of a whole-frame table stays as it was
+        read["roi"] = roi
     tasks, skipped, labels, notes = _plan(sources, store.index(), metrics, read, Path(out))
     summary = ScoreSummary(Path(out), len(labels), skipped, 0, 0, 0, notes=notes)
     started = time.perf_counter()
