@@ -31,6 +31,7 @@ from medgap.io import DEFAULT_MAX_PIXELS, Display, Source, collect, embedded_def
 from medgap.io.collection import SkippedFile, summarise_skipped
 from medgap.quality import create_metric, get_metric_info
 from medgap.scoring import ScoreSummary, score_collection
+from medgap.segment.roi import roi_source
 
 
 @dataclass
@@ -70,6 +71,13 @@ class QualityConfig:
                                                  "refused from their header, before decoding.")
     display: Display = field(default_factory=Display)
     """--window, --resize-short, --foreground (medgap.io.Display): how a frame becomes the metrics' input."""
+    roi: Path | None = option(None, "Score only the region of interest: a folder of masks named after the images "
+                                    "(all-zero = not annotated) or a segment-train run; each frame is cropped to its "
+                                    "mask's bounding box (docs/segmentation.md). Part of the resume key.",
+                              metavar="MASK_DIR|RUN")
+    roi_mode: str = option("crop", "--roi: crop (the mask's bounding box, the default) or mask (outside the mask "
+                                   "set to black, then the box: adds edges along the outline).",
+                           choices=("crop", "mask"))
     save_every: float = option(5.0, "Seconds between saves of finished rows: a killed run loses at most this "
                                     "much work.", resumable=True)
 
@@ -205,6 +213,7 @@ class QualityConfig:
                 flush_seconds=self.save_every,
                 device=self.device,
                 display=None if self.display.is_default else self.display,
+                roi=roi_source(self.roi, self.roi_mode),
                 batch_size=self.batch_size,
                 progress=progress,
                 config=jsonable(asdict(self)),
