@@ -203,3 +203,8 @@ def roi_transform(roi: str | Path | None, mode: str = "crop", device: str = "cpu
     """``RoiSource(roi, mode).apply`` for a data path (:func:`medgap.data.tensors.decode_items`), or None when no
     region is asked for."""
     return None if roi is None else RoiSource(Path(roi), mode, device=device).apply
+
+
+def roi_source(roi: str | Path | None, mode: str = "crop", device: str = "cpu") -> RoiSource | None:
+    """A :class:`RoiSource` for ``medgap quality/study --roi`` (None when no region is asked for)."""
+    return None if roi is None else RoiSource(Path(roi), mode, device=device)
