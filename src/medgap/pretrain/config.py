@@ -64,9 +64,9 @@ class PretrainConfig:
 
 PRESETS: dict[str, dict] = {
     # the whole benchmark of one task in about ten minutes on one CPU thread (docs/pretraining.md)
-    "cpu": {"backbone": "efficientnet_lite0", "image_size": 64, "folds": 3, "seeds": 2, "epochs": 6, "patience": 3,
+    "cpu": {"backbone": "efficientnet_lite0", "image_size": 64, "folds": 3, "seeds": 2, "epochs": 5, "patience": 2,
             "pretrain_epochs": 8, "strategy": "partial", "trainable_stages": 2, "lr": 1e-3,
-            "backbone_lr_scale": 0.1, "batch_size": 32, "video_stride": 25, "frames_per_video": 8,
+            "backbone_lr_scale": 0.1, "batch_size": 32, "video_stride": 50, "frames_per_video": 8,
             "pretrain_batch_size": 32},
     # USCL's schedule: ResNet18 at 224 px, Adam 3e-4, 300 pretraining epochs, the last block and a new head fine-tune
     "paper": {"backbone": "resnet18", "image_size": 224, "folds": 5, "seeds": 3, "epochs": 50, "patience": 10,

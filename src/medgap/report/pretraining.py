@@ -71,7 +71,7 @@ def benchmark_figure(results: pd.DataFrame, differences: pd.DataFrame, path: Pat
             ax.set_xlim(-0.6, 0.6)
             ax.invert_yaxis()
             ax.grid(axis="x", alpha=0.3)
-            ax.set_title(f"paired difference, balanced accuracy, {_UNIT_WORDS[unit]}", fontsize=9)
+            ax.set_title(f"A minus B, balanced accuracy, {unit}", fontsize=9)
     fig.suptitle((title + "\n" if title else "") + "dots: repeats of the cross-validation; bars: 95% CI "
                  "(patient bootstrap)", fontsize=9)
     path = Path(path)
