@@ -161,7 +161,7 @@ def run_resolution(cfg: ResolutionConfig, log: Callable[[str], None] = print,
     files = [out / "scale_weights.csv", out / "scale_weights_per_fold.csv"]
     weights.to_csv(files[0])
     per_fold.to_csv(files[1], index=False)
-    files.append(plot_scale_weights(weights, out / "scale_weights.png"))
+    files.append(plot_scale_weights(weights, out / "scale_weights.png", per_fold=per_fold))
     metrics.to_csv(out / "resolution_metrics.csv", index=False)
     differences.to_csv(out / "resolution_differences.csv", index=False)
     files += [out / "resolution_metrics.csv", out / "resolution_differences.csv", out / "resolution.json"]
