@@ -123,7 +123,8 @@ def plot_weight_map_grid(rows: Sequence[tuple[str, Sequence[tuple[np.ndarray, np
             if c == 0:
                 ax.set_ylabel(label, fontsize=9)
     if heat is not None:
-        fig.colorbar(heat, ax=axes, shrink=0.8).set_label("pooling weight relative to average pooling")
+        fig.colorbar(heat, ax=axes, shrink=min(0.8, 3.0 / max(1, len(rows)))).set_label(
+            "pooling weight relative to average pooling")
     return fig
 
 
