@@ -204,3 +204,28 @@ def test_the_study_report_shows_weight_maps_only_with_cnn_wsp(run, tmp_path):
     broken = {"quality": {"metrics": [f"cnn-wsp:model={tmp_path / 'nothing'}"]}}
     doc = write_study_report(tmp_path / "broken", scores, result, config=broken, n_examples=1).read_text()
     assert "could not be loaded" in doc
+
+
+def test_medgap_weight_maps_draws_a_folder_and_names_unreadable_files(run, tmp_path):
+    """The command: a figure and an overlay per readable image, weightmaps.csv, exit 1 when a file failed."""
+    from typer.testing import CliRunner
+
+    from medgap.cli import app
+
+    folder, _ = run
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in (1, 4):
+        (images / f"im{i}.png").write_bytes((folder / f"im{i}.png").read_bytes())
+    (images / "broken.png").write_bytes(b"not an image")
+    out = tmp_path / "maps"
+    result = CliRunner().invoke(app, ["weight-maps", str(images), "--model", str(folder / "run"), "--out", str(out),
+                                      "--device", "cpu"])
+    assert result.exit_code == 1, result.output
+    assert "broken.png" in result.output and "2 of 3 images" in result.output
+    table = pd.read_csv(out / "weightmaps.csv")
+    assert table["error"].notna().sum() == 1 and table["score"].notna().sum() == 2
+    assert sorted(p.name for p in out.glob("*.png")) == ["im1_overlay.png", "im1_weightmap.png", "im4_overlay.png",
+                                                        "im4_weightmap.png"]
+    result = CliRunner().invoke(app, ["weight-maps", str(images), "--model", str(tmp_path)])
+    assert result.exit_code == 2 and "medgap train-quality" in result.output

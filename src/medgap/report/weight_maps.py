@@ -152,12 +152,13 @@ def write_weight_maps(model: Any, paths: Sequence[str | Path], out_dir: str | Pa
     """For each image file (its first frame; ``display``, a :class:`medgap.io.Display`, as the study applied it,
     else :func:`medgap.io.to_rgb255`): ``out_dir/<stem>_weightmap.png`` (:func:`plot_weight_map`, score in the
     title), ``out_dir/<stem>_overlay.png`` (:func:`overlay_rgb`, the image's size) and one row of
-    ``out_dir/weightmaps.csv`` (path, files, score, score_mos, the given ``mos``, :func:`weight_summary`).
+    ``out_dir/weightmaps.csv`` (path, files, score, score_mos, the given ``mos``, :func:`weight_summary`, and
+    ``error``: why a file could not be read, its other columns empty).
 
     ``model``: a ``medgap train-quality`` run directory (fold ``fold``), a ``model.pt``, or ``(net, meta)``."""
     import cv2
 
-    from medgap.io import read_frames, to_rgb255
+    from medgap.io import ImageReadError, read_frames, to_rgb255
     from medgap.quality.cnn_wsp import _model_file, load_quality_model, weight_maps
 
     out = Path(out_dir)
@@ -166,8 +167,12 @@ def write_weight_maps(model: Any, paths: Sequence[str | Path], out_dir: str | Pa
     taken: set[str] = set()
     rows = []
     for i, path in enumerate(paths):
-        frame = next(iter(read_frames(path)))
-        image = display.prepare_rgb(frame) if display is not None else to_rgb255(frame)
+        try:
+            frame = next(iter(read_frames(path)))
+            image = display.prepare_rgb(frame) if display is not None else to_rgb255(frame)
+        except (ImageReadError, StopIteration, ValueError) as e:  # that file's row says why; the rest are drawn
+            rows.append({"path": str(path), "error": str(e) or "no frames"})
+            continue
         wm = weight_maps(loaded, [image], device=device)[0]
         stem = safe_file_stem(Path(path).stem, taken)
         title = f"{Path(path).name}: predicted {wm.score:.2f} of 5 (MOS {wm.score_mos:.1f})"
@@ -182,7 +187,7 @@ def write_weight_maps(model: Any, paths: Sequence[str | Path], out_dir: str | Pa
                 raise OSError(f"could not write {overlay}")
         rows.append({"path": str(path), "figure": figure.name, "overlay": overlay.name, "score": wm.score,
                      "score_mos": wm.score_mos, **({"mos": float(mos[i])} if mos is not None else {}),
-                     **weight_summary(wm.weights)})
+                     **weight_summary(wm.weights), "error": None})
     table = pd.DataFrame(rows)
     with writing(out / "weightmaps.csv"):
         table.to_csv(out / "weightmaps.csv", index=False)
