@@ -46,6 +46,15 @@ def test_missing_findings_are_left_out_of_the_fit():
     np.testing.assert_allclose(a, b, atol=1e-6)
 
 
+def test_a_finding_without_positives_keeps_equal_weights():
+    """All-negative validation items would reward the most confident scale, not the most discriminating one."""
+    probs, y = _two_experts(seed=2)
+    y[:, 1] = 0
+    fit = fit_stacking(probs, y, task="multilabel", classes=["A", "B"])
+    np.testing.assert_allclose(fit.weights[1], [0.5, 0.5])
+    assert fit.weights[0, 0] > 0.97 and "'B'" in fit.notes[0] and "negative" in fit.notes[0]
+
+
 def test_two_scales_agree_with_a_brute_force_grid():
     """One finding, two scales: the mixture weight a of scale 0 minimises the BCE of a q0 + (1 - a) q1; a grid
     of 20001 values of a finds the same minimum (no penalty)."""

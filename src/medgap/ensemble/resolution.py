@@ -162,6 +162,10 @@ def run_resolution(cfg: ResolutionConfig, log: Callable[[str], None] = print,
     weights.to_csv(files[0])
     per_fold.to_csv(files[1], index=False)
     files.append(plot_scale_weights(weights, out / "scale_weights.png", per_fold=per_fold))
+    stacking_notes = json.loads((out / ENSEMBLE / "stacking_notes.json").read_text())
+    for note in stacking_notes:
+        log(note)
+    notes = stacking_notes + notes
     metrics.to_csv(out / "resolution_metrics.csv", index=False)
     differences.to_csv(out / "resolution_differences.csv", index=False)
     files += [out / "resolution_metrics.csv", out / "resolution_differences.csv", out / "resolution.json"]
@@ -242,7 +246,7 @@ def stack_runs(runs: Mapping[str, str | Path], out: str | Path, *, l2: float = 1
             raise EnsembleError(f"{runs[n]}: its split.csv differs from {dirs[0]}'s; stacking compares models on one "
                                 f"split (same data, --filter, --folds and --seed)")
     scales = names
-    per_fold_rows, stacked, averaged = [], [], []
+    per_fold_rows, stacked, averaged, notes = [], [], [], []
     for k in range(folds.pop()):
         val_files = [d / f"fold_{k}" / VAL_PREDICTIONS_FILE for d in dirs]
         for f in val_files:
@@ -257,6 +261,7 @@ def stack_runs(runs: Mapping[str, str | Path], out: str | Path, *, l2: float = 1
         p_test = np.stack([t[[prob_column(c) for c in outputs]].to_numpy(np.float64) for t in test])
         fit = fit_stacking(p_val, _targets(val[0], task, outputs), task=task, classes=outputs, scales=scales, l2=l2)
         table = fit.table()
+        notes += [f"fold {k}: {n}" for n in fit.notes]
         per_fold_rows.append(table.reset_index().assign(fold=k))
         stacked.append(_prediction_frame(test[0], fit.predict(p_test), task, outputs))
         equal = np.full((len(outputs), len(scales)), 1 / len(scales))
@@ -276,6 +281,7 @@ def stack_runs(runs: Mapping[str, str | Path], out: str | Path, *, l2: float = 1
                                                  "folds": len(stacked), "stacking_l2": l2}, indent=1))
     per_fold = pd.concat(per_fold_rows, ignore_index=True)[["fold", "class", *scales]]
     mean = per_fold.groupby("class", sort=False)[scales].mean()
+    (out / ENSEMBLE / "stacking_notes.json").write_text(json.dumps(notes, indent=1))
     return mean, per_fold
 
 

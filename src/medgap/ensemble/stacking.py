@@ -51,6 +51,8 @@ class StackingWeights:
     loss: float
     """The fitted objective on the validation predictions (mean loss + penalty)."""
     n_items: int
+    notes: tuple[str, ...] = ()
+    """Classes left at equal weights, and why."""
 
     @property
     def weights(self) -> np.ndarray:
@@ -135,6 +137,9 @@ def fit_stacking(
         sample_weight: per item (default all 1), e.g. balance weights; normalised to sum to 1 (per finding
             over its known items for ``multilabel``).
 
+    A finding whose known validation items are all positive or all negative keeps equal weights (``notes`` says
+    so): the loss of one kind only rewards the most confident scale, not the most discriminating one.
+
     Raises:
         EnsembleError: shapes that disagree, targets outside the classes, a finding with no known item.
     """
@@ -165,7 +170,7 @@ def fit_stacking(
     y = np.asarray(targets, dtype=np.float64)
     if y.shape != (n, k):
         raise EnsembleError(f"multilabel targets must be (items, findings) = ({n}, {k}), got {y.shape}")
-    logits, total = np.zeros((k, s)), 0.0
+    logits, total, notes = np.zeros((k, s)), 0.0, []
     for c in range(k):
         known = ~np.isnan(y[:, c])
         if not known.any() or sw[known].sum() <= 0:
@@ -174,11 +179,15 @@ def fit_stacking(
         yc = y[known, c]
         if not np.isin(yc, (0.0, 1.0)).all():
             raise EnsembleError(f"finding {classes[c]!r}: multilabel targets are 1, 0 or NaN")
+        if yc.min() == yc.max():  # one kind only: the fit would just reward the most confident scale
+            notes.append(f"finding {classes[c]!r}: the validation items are all {'positive' if yc[0] else 'negative'}"
+                         f" ({yc.size}); its weights are left equal")
+            continue
         w = sw[known] / sw[known].sum()
         res = minimize(_bce_objective, np.zeros(s), args=(q[:, known, c].T, yc, w, l2), jac=True,
                        method="L-BFGS-B", options=opts)
         logits[c], total = res.x, total + float(res.fun)
-    return StackingWeights(task, classes, scales, logits, total / k, n)
+    return StackingWeights(task, classes, scales, logits, total / k, n, tuple(notes))
 
 
 __all__ = ["StackingWeights", "TASKS", "combine", "fit_stacking"]

@@ -161,10 +161,12 @@ def explain_run(cfg: ExplainConfig, log: Callable[[str], None] = print) -> Expla
         log(f"{name}: CAMs ({', '.join(methods)}) on layer {layer_name} of {type(model).__name__}, "
             f"{len(targets)} image(s)")
         grid = _spatial_size(model, layer, x[:1])
-        if grid[0] * grid[1] < 4:
+        cells = grid[0] * grid[1]
+        if cells < 16:
+            what = ("one value: it cannot localise anything" if cells == 1 else
+                    f"{cells} values, upsampled: it can only tell coarse parts of the image apart")
             notes.append(f"{name}: the target layer {layer_name} is {grid[0]}x{grid[1]} at this input size, so a CAM "
-                         f"has {grid[0] * grid[1]} value(s) and cannot localise anything; explain a larger input or "
-                         f"an earlier layer (--target-layer)")
+                         f"has {what}; explain a larger input or an earlier layer (--target-layer)")
         cams = class_activation_maps(model, x[:cfg.max_images], layer, methods, targets)
         titles = [f"{paths[i].name}\n{loaded.classes[t]} p={float(prob[i, t]):.2f}" for i, t in enumerate(targets)]
         path = plot_cams(rgb[:cfg.max_images], {CAM_LABELS[m]: v for m, v in cams.items()}, titles,
