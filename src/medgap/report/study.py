@@ -575,9 +575,6 @@ def _thumbs(rows: pd.DataFrame, column: str, thumbnail: _Thumbnails) -> str:
     return '<div class="thumbs">' + "".join(cells) + "</div>"
 
 
-# ----------------------------------------------------------------------------------------------- the page
-
-
 # ----------------------------------------------------------------------------------------------- weight maps
 
 WEIGHT_MAP_METRIC = "cnn-wsp"
@@ -616,9 +613,12 @@ def _weight_map_section(scores: pd.DataFrame, result: MetricComparison, params: 
         cells = []
         for r in picks.itertuples():
             fr = thumbnail.frame(str(r.path), None if pd.isna(r.frame) else int(r.frame))
-            if fr is None:
+            try:
+                image = thumbnail.display.prepare_rgb(fr) if fr is not None else None
+            except (ImageReadError, ValueError):
+                image = None
+            if image is None:
                 continue
-            image = thumbnail.display.prepare_rgb(fr)
             wm = weight_maps(loaded, [image])[0]
             scale = min(1.0, side / max(image.shape[:2]))
             size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
@@ -632,6 +632,9 @@ def _weight_map_section(scores: pd.DataFrame, result: MetricComparison, params: 
         return '<p class="muted">No weight maps: none of the scored frames could be read again.</p>'
     more = (f" Only the first {max_groups} groups are shown." if len(result.groups) > max_groups else "")
     return figures.add(plot_weight_map_grid(rows), "cnn_wsp_weight_maps", weight_map_caption(column) + more)
+
+
+# ----------------------------------------------------------------------------------------------- the page
 
 
 @dataclass
