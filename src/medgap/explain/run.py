@@ -212,8 +212,11 @@ def explain_run(cfg: ExplainConfig, log: Callable[[str], None] = print) -> Expla
         from medgap.report.explanation import plot_erf_sigma
 
         path = plot_erf_sigma(table, out / "erf_sigma.png")
-        figures.append(Figure(path, "ERF width (fitted Gaussian sigma) per input size, in input pixels and as a "
-                                    "fraction of the input: a network sees a larger share of a smaller image.", "erf"))
+        figures.append(Figure(path, "ERF width per input size (solid: least-squares Gaussian sigma; dashed: sigma "
+                                    "from the map's second moments), in input pixels and as a fraction of the input. "
+                                    "The dotted line is the moment sigma of a flat map (1/sqrt(12) of the side): an "
+                                    "ERF near it covers the whole image, and a fitted sigma above it means the map "
+                                    "is flatter than any Gaussian that fits inside the image.", "erf"))
     result = ExplanationResult(out, figures, table, notes=notes)
     result.page = write_explanation_page(result, cfg)
     return result

@@ -108,20 +108,26 @@ def plot_erfs(maps: Mapping[tuple[str, str], tuple[np.ndarray, object]], path: P
 
 
 def plot_erf_sigma(table: pd.DataFrame, path: Path) -> Path:
-    """The fitted ERF sigma per input size and network, in pixels and as a fraction of the input size."""
+    """The ERF sigma per input size and network (fitted Gaussian: solid; second moments: dashed), in pixels and
+    as a fraction of the input size; the dotted line is the moment sigma of a uniform map, 1/sqrt(12)."""
     fig = _figure(7.5, 3.0)
     ax1, ax2 = fig.subplots(1, 2)
     for net, sub in table.groupby("network", sort=False):
         sub = sub.sort_values("input_size")
-        ax1.plot(sub.input_size, sub.sigma_px, "o-", label=net)
-        ax2.plot(sub.input_size, sub.sigma_fraction, "o-", label=net)
+        line, = ax1.plot(sub.input_size, sub.sigma_px, "o-", label=f"{net} (fit)")
+        ax1.plot(sub.input_size, sub.sigma_moments_px, "s--", color=line.get_color(), alpha=0.6,
+                 label=f"{net} (moments)")
+        ax2.plot(sub.input_size, sub.sigma_fraction, "o-", color=line.get_color())
+        ax2.plot(sub.input_size, sub.sigma_moments_px / sub.input_size, "s--", color=line.get_color(), alpha=0.6)
+    ax2.axhline(1 / np.sqrt(12), color="gray", ls=":", lw=1)
+    ax2.text(table.input_size.min(), 1 / np.sqrt(12), " uniform map (moments)", fontsize=7, va="bottom", color="gray")
     for ax, label in ((ax1, "sigma (input pixels)"), (ax2, "sigma / input size")):
         ax.set_xscale("log", base=2)
         ax.set_xticks(sorted(table.input_size.unique()), [str(s) for s in sorted(table.input_size.unique())])
         ax.set_xlabel("input size (px)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    ax1.legend(fontsize=8)
+    ax1.legend(fontsize=7)
     return _save(fig, path)
 
 
