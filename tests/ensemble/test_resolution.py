@@ -139,6 +139,15 @@ def test_runs_of_different_splits_are_refused(classify_run, tmp_path):
         stack_runs({"size_16": classify_run.out / "size_16", "size_32": bad}, tmp_path / "stack")
 
 
+def test_sizes_parse_and_each_size_gets_its_own_folder():
+    cfg = ResolutionConfig(data="m.csv", out="runs/res", sizes=" 128,32 ,64,32")
+    assert cfg.size_list == [32, 64, 128]
+    sub = cfg.for_size(64)
+    assert type(sub).__name__ == "FinetuneConfig" and sub.image_size == 64 and str(sub.out) == "runs/res/size_64"
+    with pytest.raises(ConfigError, match="comma-separated"):
+        ResolutionConfig(data="m.csv", out="o", sizes="64,big").size_list
+
+
 @pytest.mark.parametrize("change, message", [({"sizes": "32"}, "at least two"), ({"strategy": "features"},
                                                                                    "features"),
                                               ({"task": "regress", "label_column": "small"}, "regress")])

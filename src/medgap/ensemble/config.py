@@ -4,6 +4,7 @@ protocol for every size) plus the input sizes and the evaluation's. No torch her
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 
 from medgap._options import option
 from medgap.train.config import ConfigError, FinetuneConfig
@@ -38,4 +39,4 @@ class ResolutionConfig(FinetuneConfig):
     def for_size(self, size: int) -> FinetuneConfig:
         """The fine-tuning config of one size: these options, ``image_size=size``, ``out=out/size_<size>``."""
         base = FinetuneConfig(**{f.name: getattr(self, f.name) for f in fields(FinetuneConfig)})
-        return replace(base, image_size=int(size), out=self.out / f"size_{int(size)}")
+        return replace(base, image_size=int(size), out=Path(self.out) / f"size_{int(size)}")
