@@ -125,6 +125,11 @@ def test_a_rerun_reuses_the_sizes_and_other_options_are_refused(classify_run, ma
     assert any("finished earlier" in line for line in logs)
     with pytest.raises(ConfigError, match="other options"):
         run_resolution(_cfg(manifest, classify_run.out, epochs=2), log=lambda s: None)
+    # a config.json recorded before finetune gained a field (roi_mode, say) still resumes
+    path = classify_run.out / "config.json"
+    recorded = json.loads(path.read_text())
+    path.write_text(json.dumps({k: v for k, v in recorded.items() if k not in ("roi", "roi_mode")}))
+    run_resolution(_cfg(manifest, classify_run.out), log=lambda s: None)
 
 
 def test_runs_of_different_splits_are_refused(classify_run, tmp_path):

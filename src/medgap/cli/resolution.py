@@ -43,8 +43,14 @@ def _run(cfg: ResolutionConfig) -> int:
     return EXIT_OK
 
 
+def _upgrade(recorded: dict) -> dict:
+    from medgap.train.config import upgrade_recorded
+
+    return upgrade_recorded(recorded)
+
+
 config_command(
-    app, ResolutionConfig, _run, name="resolution", exclude=("image_size",),
+    app, ResolutionConfig, _run, name="resolution", exclude=("image_size",), upgrade=_upgrade,
     help="Train one model per input size with the same patient-grouped folds, stack them with per-class softmax "
          "weights over sizes fitted on validation predictions, and evaluate every size and the ensemble on the "
          "test folds (patient-bootstrap CIs, paired differences).",

@@ -46,7 +46,7 @@ from medgap.data.predictions import (
 from medgap.ensemble.config import ResolutionConfig
 from medgap.ensemble.errors import EnsembleError
 from medgap.ensemble.stacking import combine, fit_stacking
-from medgap.train.config import ConfigError
+from medgap.train.config import ConfigError, upgrade_recorded
 
 ENSEMBLE = "ensemble"
 AVERAGE = "average"
@@ -103,6 +103,7 @@ def _check_out(cfg: ResolutionConfig) -> None:
         old = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ConfigError(f"{path}: damaged; it records the resolution run's options. Choose a new --out") from None
+    old = upgrade_recorded(old) if isinstance(old, dict) else {}  # fields added to finetune since it was recorded
     new = to_dict(cfg)
     skip = resumable_fields(ResolutionConfig) | {"bootstrap", "stacking_l2"}  # re-evaluated on every call
     diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
