@@ -68,6 +68,8 @@ def test_run_directory_and_held_out_metrics(trained):
                  "metrics.json", "fold_0/model.pt", "fold_0/last.pt", "fold_1/history.csv", "fold_1/per_image.csv"):
         assert (run / name).exists(), name
     assert any("1 masks are 0 everywhere (not annotated)" in s for s in logs)
+    overlays = sorted((run / "fold_0").glob("overlays/*.png")) + sorted((run / "fold_1").glob("overlays/*.png"))
+    assert len(overlays) == 8  # every held-out image, to look at
     per_image = pd.read_csv(run / "per_image.csv")
     assert len(per_image) == 8 and "blank" not in " ".join(per_image["image"])  # each annotated image once
     split = pd.read_csv(run / "split.csv")

@@ -64,18 +64,28 @@ def load_segmenter(run: str | Path, device: str = "auto") -> Segmenter:
     return Segmenter(models, int(pre["image_size"]), tuple(pre["mean"]), tuple(pre["std"]), dev, run)
 
 
-def overlay(image, mask: np.ndarray) -> np.ndarray:
+def overlay(image, mask: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
     """RGB uint8: the image (a Frame, shown with its DICOM window, or an array) with the mask's outline in
-    yellow and its inside tinted red (for looking at masks)."""
+    yellow and its inside tinted red, and the reference mask ``truth`` (when given) outlined in cyan."""
     from medgap.io import to_rgb255
 
     rgb = np.clip(np.rint(to_rgb255(image)), 0, 255).astype(np.uint8)
     tint = rgb.copy()
     tint[mask] = (0.7 * tint[mask] + 0.3 * np.array([255, 64, 64])).astype(np.uint8)
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     thickness = max(1, round(max(mask.shape) / 300))
-    cv2.drawContours(tint, contours, -1, (255, 230, 0), thickness)
+    for m, colour in ((truth, (0, 230, 255)), (mask, (255, 230, 0))):
+        if m is not None:
+            contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+            cv2.drawContours(tint, contours, -1, colour, thickness)
     return tint
+
+
+def write_overlay(path: str | Path, image, mask: np.ndarray, truth: np.ndarray | None = None) -> Path:
+    """:func:`overlay` saved as PNG (folders made)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(overlay(image, mask, truth), cv2.COLOR_RGB2BGR))
+    return path
 
 
 def _inputs(images: Iterable[str | Path]) -> list[tuple[Path, Path]]:
@@ -143,10 +153,7 @@ def predict_masks(run: str | Path | Segmenter, images: Iterable[str | Path], out
                 cv2.imwrite(str(png), m.astype(np.uint8) * 255)
                 row = {**record, "frame": f.frame, "mask": str(png), "fraction": float(m.mean())}
                 if overlays:
-                    ov = out / "overlays" / stem.parent / (name + ".png")
-                    ov.parent.mkdir(parents=True, exist_ok=True)
-                    cv2.imwrite(str(ov), cv2.cvtColor(overlay(f, m), cv2.COLOR_RGB2BGR))
-                    row["overlay"] = str(ov)
+                    row["overlay"] = str(write_overlay(out / "overlays" / stem.parent / (name + ".png"), f, m))
                 rows.append(row)
             if suffix in DICOM_SUFFIXES or is_dicom_file(path):
                 from medgap.segment.dicom_seg import write_dicom_seg

@@ -8,7 +8,8 @@ needs the same one), ``versions.json``, ``preprocessing.json``, ``split.csv`` (i
 ``fold_<k>/`` with ``last.pt`` (every epoch: model, optimiser, scheduler, history; an interrupted fold continues
 from it and ends as an uninterrupted one would: every epoch reseeds with ``seed + k`` and the epoch number),
 ``model.pt`` (the weights of the epoch with the best Dice on the fold's inner validation patients),
-``history.csv``, ``per_image.csv`` and ``metrics.json`` (written last: the fold is finished); then the run's
+``history.csv``, ``per_image.csv``, ``overlays/`` (each held-out image with the prediction outlined in yellow,
+the reference in cyan) and ``metrics.json`` (written last: the fold is finished); then the run's
 ``per_image.csv`` (every held-out image once) and ``metrics.csv`` (mean, patient-bootstrap CI, median of each
 metric). Loss: soft Dice + binary cross-entropy on the logits (smp's ``DiceLoss`` and torch's
 ``BCEWithLogitsLoss``, equal weights). Held-out images never choose the epoch."""
@@ -237,9 +238,14 @@ def train_segmentation(cfg: SegmentTrainConfig, log: Callable[[str], None] = pri
         idx = np.flatnonzero(test)
         prob = predict_probabilities([model], (images[idx].float() - mean) / std, device)
         rows = []
+        from medgap.segment.predict import output_stems, write_overlay
+
+        stems = output_stems([Path(pairs[i].image.name) for i in idx])
         for j, i in enumerate(idx):
             truth = regions[i]
             pred = to_original(prob[j], *truth.shape)
+            # what to look at: the held-out prediction (yellow) over the reference (cyan)
+            write_overlay(fold_dir / "overlays" / f"{stems[j]}.png", _first_frame(pairs[i].image), pred, truth)
             rows.append({"image": str(pairs[i].image), "mask": str(pairs[i].mask), "patient": pairs[i].patient,
                          "fold": k, "height": truth.shape[0], "width": truth.shape[1], **image_metrics(pred, truth)})
         table = pd.DataFrame(rows)
