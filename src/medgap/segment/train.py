@@ -191,12 +191,14 @@ def train_segmentation(cfg: SegmentTrainConfig, log: Callable[[str], None] = pri
     pairs, regions = load_pairs(cfg, log)
     create_unet(cfg.encoder, cfg.init)  # the encoder and its weights exist, before anything is written
     norm = normalisation(cfg.encoder)
-    images = torch.from_numpy(np.stack([to_input(_first_frame(p.image), cfg.image_size) for p in pairs]))
+    inputs = []
     for p, r in zip(pairs, regions):
         frame = _first_frame(p.image)
         if (frame.height, frame.width) != r.shape:
             raise SegmentError(f"{p.mask}: mask {r.shape[1]}x{r.shape[0]} but its image {p.image} is "
                                f"{frame.width}x{frame.height}; a mask must have its image's size")
+        inputs.append(to_input(frame, cfg.image_size))
+    images = torch.from_numpy(np.stack(inputs))
     masks = torch.from_numpy(np.stack([cv2.resize(r.astype(np.uint8), (cfg.image_size, cfg.image_size),
                                                   interpolation=cv2.INTER_NEAREST) for r in regions]))
     patients = [p.patient for p in pairs]
