@@ -25,17 +25,30 @@ def _text(r) -> str:
     return " ".join(r.output.split())
 
 
-def _click_command(name: str):
+def _click_commands() -> dict[str, object]:
+    """Every command the user can run, by its name after `medgap` (a group's sub-commands as "group sub")."""
     import typer.main
 
     group = typer.main.get_command(app)
-    with group.make_context("medgap", [name, "--help"], resilient_parsing=True) as ctx:
-        return group.load_command(ctx, name)
+    commands = {}
+    for name in _COMMANDS:
+        with group.make_context("medgap", [name, "--help"], resilient_parsing=True) as ctx:
+            command = group.load_command(ctx, name)
+            subs = getattr(command, "commands", None)
+            if subs:
+                commands.update({f"{name} {sub}": c for sub, c in subs.items()})
+            else:
+                commands[name] = command
+    return commands
 
 
-@pytest.mark.parametrize("name", sorted(_COMMANDS))
+def test_every_registered_config_is_a_command():
+    assert set(CONFIG_CLASSES) <= set(_click_commands())
+
+
+@pytest.mark.parametrize("name", sorted(_click_commands()))
 def test_every_option_is_one_config_field(name):
-    command = _click_command(name)
+    command = _click_commands()[name]
     assert name in CONFIG_CLASSES, f"medgap {name} declares its options by hand, not from a config"
     cls, exclude = CONFIG_CLASSES[name]
     specs = _specs(cls, exclude)

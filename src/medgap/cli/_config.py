@@ -190,11 +190,12 @@ def build_config(cls: type, values: dict[str, Any], given: set[str], config_file
 
 def config_command(app: typer.Typer, cls: type, run: Callable[[Any], int | None], *, name: str, help: str,  # noqa: A002
                    epilog: str | None = None, exclude: Iterable[str] = (), upgrade: Callable[[dict], dict] | None = None,
-                   ignore: Iterable[str] = (), config_help: str | None = None) -> Callable[..., None]:
+                   ignore: Iterable[str] = (), config_help: str | None = None, group: str = "") -> Callable[..., None]:
     """Register the command ``name`` on ``app``: its options are ``cls``'s fields (and ``--config FILE``); the
-    callback builds the config and exits with ``run(cfg)``'s return value (0 when it returns None)."""
+    callback builds the config and exits with ``run(cfg)``'s return value (0 when it returns None). ``group``:
+    the name of the command group ``app`` is added under (``segment`` for ``medgap segment train``)."""
     exclude = tuple(exclude)
-    CONFIG_CLASSES[name] = (cls, exclude)
+    CONFIG_CLASSES[f"{group} {name}".strip()] = (cls, exclude)
     specs = _specs(cls, exclude)
     params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)]
     params += [_parameter(s) for s in specs]

@@ -42,7 +42,7 @@ def _predict(cfg: SegmentPredictConfig) -> int:
 
 
 config_command(
-    segment_app, SegmentTrainConfig, _train, name="train",
+    segment_app, SegmentTrainConfig, _train, name="train", group="segment",
     help="Train a U-Net (segmentation-models-pytorch; Dice + BCE; image and mask augmented together) with "
          "patient-grouped folds; Dice, IoU and HD95 of every held-out image with patient-bootstrap CIs.",
     epilog=("Examples:\n\n"
@@ -52,7 +52,7 @@ config_command(
             "All-zero masks mean not annotated and are left out. Rerunning the same command resumes the run. "
             "See docs/segmentation.md."))
 config_command(
-    segment_app, SegmentPredictConfig, _predict, name="predict",
+    segment_app, SegmentPredictConfig, _predict, name="predict", group="segment",
     help="Predict masks with a segment-train run: PNG (0/255, the image's size) named after each image, DICOM-SEG "
          "for DICOM input, NIfTI for NIfTI volumes, overlays/ as PNG.",
     epilog=("Example:\n\n  medgap segment predict runs/lungs --images ../shared/data/cxr --out masks/cxr"))
