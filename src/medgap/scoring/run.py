@@ -459,7 +459,7 @@ def _network_thread(tasks: Sequence[_Task], network: Sequence[Metric], device: A
     return t
 
 
-def scored_rows(tasks: Sequence[_Task], *, workers: int = 1, prefetch: bool = True, device: str | Any = "auto",
+def scored_rows(tasks: Sequence[_Task], *, workers: int = 1, prefetch: bool = True, device: str | Any | None = None,
                 batch_size: int | None = None, poll: float = 0.2, scheduler: str | None = None,
                 dask_local: int | None = None) -> Iterator[list[dict]]:
     """The scoring loop behind :func:`score_collection` and :func:`medgap.score`: each file's rows, in any order.
@@ -472,11 +472,21 @@ def scored_rows(tasks: Sequence[_Task], *, workers: int = 1, prefetch: bool = Tr
     model that cannot be used raises here, before any work). With both kinds and another engine, this process
     reads the files a second time for the network pass and each file's rows are joined.
 
+    ``device``: ``None`` runs network metrics on ``"auto"`` (CUDA when there is one) and hand-crafted metrics
+    on the CPU as above. A device given (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"``) also moves the
+    hand-crafted metrics that have a torch backend (BRISQUE, NIQE: :attr:`~medgap.quality.MetricInfo.
+    accepts_device`) to that device, batched as network metrics are (:meth:`~medgap.quality.Metric.on_device`;
+    same columns and version, equal scores to rounding). Without a device torch is never imported.
+
     Close the generator when stopping early (the callers do, after saving what they have): work in flight is
     then abandoned (worker processes killed), as it is when an exception (Ctrl-C) comes up through it."""
     if not tasks:
         return
     metrics = tasks[0].metrics
+    if device is not None:  # a device asked for: metrics with a torch backend run there, batched
+        metrics = tuple(m.on_device() if m.info.torch_backend is not None else m for m in metrics)
+    else:
+        device = "auto"
     hand = tuple(m for m in metrics if not m.network)
     network = tuple(m for m in metrics if m.network)
     size = None if batch_size is None else int(batch_size)  # None: each network metric's own
@@ -652,7 +662,7 @@ def score_collection(
     progress: Progress | None = None,
     config: dict | None = None,
     prefetch: bool = True,
-    device: str = "auto",
+    device: str | None = None,
     batch_size: int | None = None,
     display=None,
     roi=None,
@@ -711,9 +721,10 @@ def score_collection(
         "started": datetime.now(timezone.utc).isoformat(),
         "versions": environment(),  # python, platform, packages, git commit, OpenCV, GPU: medgap.environment
     }
-    if any(m.network for m in metrics):
-        meta["network"] = {"device": str(resolve_device(device)), "batch_size": {
-            m.name: m.fn.batch_size if batch_size is None else batch_size for m in metrics if m.network}}
+    batched = [m.on_device() for m in metrics if m.network or (device is not None and m.info.torch_backend)]
+    if batched:  # network metrics, and the torch backends of hand-crafted ones when a device is given
+        meta["network"] = {"device": str(resolve_device(device or "auto")), "batch_size": {
+            m.name: m.fn.batch_size if batch_size is None else batch_size for m in batched}}
     if progress:
         progress(skipped, summary.files_total, 0)
     results = scored_rows(tasks, workers=workers, prefetch=prefetch, device=device, batch_size=batch_size,
@@ -732,7 +743,7 @@ def score_collection(
                     summary.items_scored += 1
             now = time.perf_counter()
             if summary.files_scored % flush_every == 0 or now - t_flush > flush_seconds:
-                store.flush()
+                store.flush(wait=False)  # in a thread: scoring goes on while the part is written
                 t_flush = now
             if progress:
                 progress(skipped + summary.files_scored, summary.files_total, summary.items_scored)

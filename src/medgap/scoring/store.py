@@ -17,6 +17,7 @@ import csv
 import json
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -134,6 +135,8 @@ class ResultStore:
         self._buffer: list[dict] = []
         self._written: set[str] = set()  # names of the parts this store wrote (this run)
         self._n_parts = len(self._part_files())
+        self._writer: threading.Thread | None = None  # the part being written in the background, if any
+        self._write_error: BaseException | None = None
 
     # --- reading what exists -------------------------------------------------------------------------------
     def _part_files(self) -> list[Path]:
@@ -187,19 +190,42 @@ class ResultStore:
     def buffered(self) -> int:
         return len(self._buffer)
 
-    def flush(self) -> None:
-        """Write the buffered rows to a new part (temporary name, then an atomic rename)."""
-        if not self._buffer:
-            return
-        self.parts.mkdir(parents=True, exist_ok=True)
-        df = _normalise(pd.DataFrame(self._buffer))
-        self._n_parts += 1
-        final = self.parts / f"part-{self._n_parts:06d}-{uuid.uuid4().hex[:6]}.parquet"
-        tmp = final.with_suffix(".tmp")
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, final)
-        self._written.add(final.name)
-        self._buffer.clear()
+    def flush(self, wait: bool = True) -> None:
+        """Write the buffered rows to a new part (temporary name, then an atomic rename).
+
+        ``wait=False``: write it in a background thread and return at once (the scoring loop goes on while
+        pandas and pyarrow build the part); at most one part is being written at a time, so a second flush waits
+        for the first. A failed background write raises from the next flush. ``wait=True`` (the default)
+        returns once every buffered row is on disk."""
+        self._join()
+        if self._buffer:
+            rows, self._buffer = self._buffer, []
+            self.parts.mkdir(parents=True, exist_ok=True)
+            self._n_parts += 1
+            final = self.parts / f"part-{self._n_parts:06d}-{uuid.uuid4().hex[:6]}.parquet"
+            self._written.add(final.name)
+            if wait:
+                _write_part(rows, final)
+            else:
+                self._writer = threading.Thread(target=self._write_in_background, args=(rows, final),
+                                                name="medgap-parts", daemon=True)
+                self._writer.start()
+        if wait:
+            self._join()
+
+    def _write_in_background(self, rows: list[dict], final: Path) -> None:
+        try:
+            _write_part(rows, final)
+        except BaseException as e:  # noqa: BLE001 - raised in the caller's thread by the next flush
+            self._write_error = e
+
+    def _join(self) -> None:
+        if self._writer is not None:
+            self._writer.join()
+            self._writer = None
+        if self._write_error is not None:
+            error, self._write_error = self._write_error, None
+            raise error
 
     def finalize(
         self,
@@ -437,6 +463,14 @@ def _with_pandas_metadata(schema: pa.Schema, sources: list[pa.Schema]) -> pa.Sch
     meta = pa.Schema.from_pandas(pd.DataFrame(), preserve_index=False).pandas_metadata
     meta["columns"] = [entries[f.name] for f in schema]
     return schema.with_metadata({b"pandas": json.dumps(meta).encode()})
+
+
+def _write_part(rows: list[dict], final: Path) -> None:
+    """One part file from whole files' rows: a temporary name, then an atomic rename (a kill -9 never leaves
+    half a part)."""
+    tmp = final.with_suffix(".tmp")
+    _normalise(pd.DataFrame(rows)).to_parquet(tmp, index=False)
+    os.replace(tmp, final)
 
 
 def _normalise(df: pd.DataFrame) -> pd.DataFrame:

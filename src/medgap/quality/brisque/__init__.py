@@ -102,7 +102,8 @@ matlab_imresize_half = imresize_half
 def _mscn(gray: np.ndarray) -> tuple[np.ndarray, int]:
     """(MSCN map of one scale's float64 image, number of constant-window pixels), exact zeros as documented."""
     m = np.empty_like(gray)
-    scale = 1.0 + max(float(gray.max()), -float(gray.min()))  # 1 + max |I|, without a temporary array
+    _, lo, hi = _kernels.finite_range(gray)
+    scale = 1.0 + max(float(hi), -float(lo))  # 1 + max |I|
     flat_tol = FLAT_REL_TOL * scale
     nflat = _kernels.mscn(gray, _TAPS, flat_tol, flat_tol**2 + _VAR_GATE_REL * scale**2, CANCEL_TOL, m)
     return m, nflat
@@ -157,9 +158,10 @@ def _check(gray: np.ndarray) -> None:
     h, w = gray.shape
     if h < MIN_SIDE or w < MIN_SIDE:
         raise ValueError(f"image is {h}x{w}; BRISQUE needs at least {MIN_SIDE} pixels a side")
-    if not np.isfinite(gray).all():
+    finite, lo, hi = _kernels.finite_range(gray)  # one pass instead of isfinite, min and max
+    if not finite:
         raise ValueError("image contains NaN or Inf values; BRISQUE is undefined")
-    if gray.min() == gray.max():
+    if lo == hi:
         raise ValueError(f"constant image (every pixel is {gray.flat[0]:g}): BRISQUE is undefined")
 
 
@@ -198,6 +200,7 @@ def _score(gray: np.ndarray, model_path: str | None = None, range_path: str | No
     range=(0.0, 100.0),
     description="BRISQUE (LIVE release model, faithful reimplementation); constant 7x7 areas have MSCN 0",
     reference="Mittal, Moorthy, Bovik, IEEE TIP 2012; LIVE BRISQUE release (allmodel/allrange)",
+    torch_backend="medgap.quality.torch_features:brisque_backend",  # --device cpu|cuda: batched float64 torch
 )
 def _make_brisque(model: str | Path | None = None, range: str | Path | None = None):  # noqa: A002
     """``model``/``range``: a LIBSVM model file and its svm-scale range file (default: the release's)."""

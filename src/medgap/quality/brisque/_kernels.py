@@ -181,3 +181,23 @@ def grid_argmin_abs(table, value):
             best = d
             idx = k
     return idx
+
+
+@njit(cache=True, nogil=True)
+def finite_range(img):
+    """(every value finite, min, max) of a 2-D array in one pass (three NumPy reductions read it three times)."""
+    lo = np.inf
+    hi = -np.inf
+    finite = True
+    h, w = img.shape
+    for i in range(h):
+        row = img[i]
+        for j in range(w):
+            v = row[j]
+            if v < lo:
+                lo = v
+            if v > hi:
+                hi = v
+            if not np.isfinite(v):
+                finite = False
+    return finite, lo, hi
