@@ -61,8 +61,10 @@ class QualityConfig:
                                    metavar="ADDRESS", resumable=True)
     dask_local: int | None = option(None, "Score on a Dask LocalCluster of N worker processes on this machine. "
                                           "Needs pip install 'medgap[cluster]'.", metavar="N", resumable=True)
-    device: str = option("auto", "Where network metrics run: auto (CUDA when there is one), cpu, cuda or cuda:N; "
-                                 "hand-crafted metrics always run on CPU workers.", resumable=True)
+    device: str | None = option(None, "auto (CUDA when there is one), cpu, cuda or cuda:N: where network metrics "
+                                      "run, and BRISQUE/NIQE through their batched torch backend (equal scores). "
+                                      "Not given: network metrics on auto, hand-crafted metrics on CPU workers "
+                                      "(no torch).", resumable=True, show_default="auto for network metrics")
     batch_size: int | None = option(None, "Frames per forward pass of a network metric (default: the metric's "
                                           "own).", show_default="the metric's")
     video_stride: int = option(1, "Score every Nth video frame.")
@@ -126,7 +128,8 @@ class QualityConfig:
         self._check_engine()
         from medgap.quality.network import check_device  # no torch: a malformed name is refused before scoring
 
-        check_device(self.device)
+        if self.device is not None:
+            check_device(self.device)
         if self.batch_size is not None and self.batch_size < 1:
             raise UsageError(f"--batch-size must be at least 1 frame, got {self.batch_size}")
         if self.video_stride < 1:

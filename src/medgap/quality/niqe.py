@@ -266,7 +266,11 @@ def niqe(gray: np.ndarray, model: NiqeModel | None = None) -> float:
 def _niqe(gray: np.ndarray, model: NiqeModel) -> tuple[float, float]:
     """(score, fraction of blocks with a NaN feature). Those blocks (flat or one-sided areas) enter the mean
     but not the covariance, as in MATLAB."""
-    feats, _ = niqe_features(gray)
+    return _niqe_from_features(niqe_features(gray)[0], model)
+
+
+def _niqe_from_features(feats: np.ndarray, model: NiqeModel) -> tuple[float, float]:
+    """(score, NaN-block fraction) from an image's (blocks, 36) features (also the torch backend's)."""
     d = model.mu - _nanmean(feats)
     score = float(np.sqrt(d @ np.linalg.pinv((model.cov + _nancov(feats)) / 2) @ d))
     if not math.isfinite(score):
@@ -324,6 +328,7 @@ def _score(gray: np.ndarray, model_path: str | None = None) -> dict[str, float]:
     description="NIQE against a pristine model (default: the LIVE release's, as MATLAB computequality); "
     "96x96 blocks, two scales",
     reference="Mittal, Soundararajan, Bovik, IEEE SPL 2013; LIVE NIQE release (MATLAB)",
+    torch_backend="medgap.quality.torch_features:niqe_backend",  # --device cpu|cuda: batched float64 torch
 )
 def _make_niqe(model: str | Path | None = None):
     if model is None:

@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -58,6 +58,15 @@ class MetricInfo:
     processes."""
     required: tuple[str, ...] = ()
     """Parameters without a default (a trained model): ``create_metric(name)`` without them says which."""
+    torch_backend: str | None = None
+    """``"module:function"`` building a batched torch version of this hand-crafted metric from the same
+    parameters (a :class:`~medgap.quality.network.NetworkMetricFn`, same columns and version): the scoring
+    engine uses it when a device is given (``--device cpu|cuda``). Imported only then (torch is optional)."""
+
+    @property
+    def accepts_device(self) -> bool:
+        """Runs on a device (``--device``): a network, or a hand-crafted metric with a torch backend."""
+        return self.network or self.torch_backend is not None
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,21 @@ class Metric:
         """Version string used as part of the resume key: the metric's code version plus its parameters; a
         parameter naming a file (a model) counts with its content as it was when the metric was created."""
         return self._version
+
+    def on_device(self) -> Metric:
+        """This metric as its torch backend computes it (:attr:`MetricInfo.torch_backend`): a network-kind
+        metric with the same name, columns, parameters and version, batched on a device by the scoring engine.
+        A network metric is returned as it is; a metric without a torch backend raises ``ValueError``."""
+        if self.info.network:
+            return self
+        if self.info.torch_backend is None:
+            raise ValueError(f"metric {self.name!r} has no torch backend (metrics that accept a device: "
+                             f"{', '.join(list_metrics(accepts_device=True))})")
+        import importlib
+
+        module, _, name = self.info.torch_backend.partition(":")
+        fn = getattr(importlib.import_module(module), name)(**self.params)
+        return Metric(info=replace(self.info, network=True), fn=fn, params=self.params)
 
     def compute(self, image: np.ndarray) -> dict[str, float]:
         """The metric on an image already converted (:func:`~medgap.io.to_gray255`, or ``to_rgb255`` for
@@ -189,6 +213,7 @@ def register_metric(
     input: str = "gray",  # noqa: A002
     network: bool = False,
     required: tuple[str, ...] = (),
+    torch_backend: str | None = None,
 ) -> Callable[[Callable[..., MetricFn]], Callable[..., MetricFn]]:
     """Register ``factory(**params) -> fn`` under ``name``. ``fn`` must be picklable (module-level or a partial);
     with ``network=True`` it is a :class:`~medgap.quality.network.NetworkMetricFn`."""
@@ -209,6 +234,7 @@ def register_metric(
             input=input,
             network=network,
             required=tuple(required),
+            torch_backend=torch_backend,
         )
         return factory
 
@@ -220,11 +246,15 @@ def _ensure_loaded() -> None:
     import medgap.quality  # noqa: F401
 
 
-def list_metrics(pattern: str = "*", kind: str | None = None, network: bool | None = None) -> list[str]:
-    """Names of registered metrics matching a shell-style ``pattern`` (and ``kind``, ``network`` when given)."""
+def list_metrics(pattern: str = "*", kind: str | None = None, network: bool | None = None,
+                 accepts_device: bool | None = None) -> list[str]:
+    """Names of registered metrics matching a shell-style ``pattern`` (and ``kind``, ``network``,
+    ``accepts_device`` when given: :attr:`MetricInfo.accepts_device`, networks and metrics with a torch
+    backend)."""
     _ensure_loaded()
     return sorted(n for n, i in _REGISTRY.items() if fnmatch.fnmatch(n, pattern) and (kind is None or i.kind == kind)
-                  and (network is None or i.network == network))
+                  and (network is None or i.network == network)
+                  and (accepts_device is None or i.accepts_device == accepts_device))
 
 
 def get_metric_info(name: str) -> MetricInfo:

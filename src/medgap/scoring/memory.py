@@ -101,7 +101,7 @@ def score(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     workers: int = 1,
     progress: bool | Progress = False,
-    device: str = "auto",
+    device: str | None = None,
     batch_size: int | None = None,
     display=None,
     scheduler: str | None = None,
@@ -114,7 +114,8 @@ def score(
     mapping. ``metrics``: names or :class:`~medgap.quality.Metric` objects (``create_metric(name, **params)``).
     Read options as in :func:`~medgap.scoring.score_collection`. ``progress``: ``True`` for a tqdm bar, or a
     callable ``progress(files_done, files_total, items_done)``. Network metrics run in this process on
-    ``device`` (``"auto"``: CUDA when there is one; ``"cpu"``, ``"cuda"``, ``"cuda:N"``), ``batch_size``
+    ``device`` (``None`` or ``"auto"``: CUDA when there is one; ``"cpu"``, ``"cuda"``, ``"cuda:N"``; a device
+    given also runs BRISQUE and NIQE through their batched torch backend there), ``batch_size``
     frames per forward pass (default: the metric's own); hand-crafted metrics use ``workers`` processes, or
     the Dask cluster behind ``scheduler`` (``"tcp://host:8786"``), or a Dask LocalCluster of ``dask_local``
     processes (one of the three; ``pip install 'medgap[cluster]'``).
