@@ -35,10 +35,16 @@ from medgap.train.tasks.base import Task
 
 
 def _versions(cfg: FinetuneConfig) -> dict:
-    """The run's environment record (packages, git commit, GPU, and the hash of an --init checkpoint file)."""
+    """The run's environment record (packages, git commit, GPU, and the hash of an --init checkpoint file or of
+    a pretraining run's backbone.pt)."""
     from medgap.environment import environment
+    from medgap.models import resolve_init
+    from medgap.models.pretrained_run import PRETRAIN_WEIGHTS
 
     init = Path(str(cfg.init))
+    info, argument = resolve_init(cfg.init)
+    if info.name == "pretrain" and (Path(str(argument)) / PRETRAIN_WEIGHTS).is_file():
+        init = Path(str(argument)) / PRETRAIN_WEIGHTS
     return environment(weights={"init": init} if init.is_file() else None)
 
 
