@@ -6,9 +6,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import pandas as pd
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from medgap.cli import app
 from medgap.cli._config import config_command
@@ -29,9 +27,13 @@ from medgap._json import jsonable
 from medgap._options import check_choices, option
 from medgap.io import DEFAULT_MAX_PIXELS, Display, Source, collect, embedded_default
 from medgap.io.collection import SkippedFile, summarise_skipped
-from medgap.quality import create_metric, get_metric_info
-from medgap.scoring import ScoreSummary, score_collection
 from medgap.segment.roi import roi_source
+
+if TYPE_CHECKING:  # imported in run(): with --workers N the fork server starts first and imports in parallel
+    import pandas as pd
+    from rich.table import Table
+
+    from medgap.scoring import ScoreSummary
 
 
 @dataclass
@@ -167,6 +169,21 @@ class QualityConfig:
     def run(self) -> tuple[int, ScoreSummary | None]:
         """Score the collection, print the summary and per-group table; returns (exit code, summary)."""
         self.validate()
+        from medgap.scoring.engine import prestart  # standard library only
+
+        prestart(self.workers)  # the workers' fork server imports medgap while this process does
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        from medgap.quality import create_metric
+        from medgap.scoring import score_collection
+
         out, fmt = self.output()
         check_writable_folder(out.parent)  # a read-only or full output folder fails now, not after scoring
         metrics = []
@@ -250,6 +267,9 @@ def print_skipped(skipped: list[SkippedFile], show: int = 5) -> None:
 def group_table(scores: pd.DataFrame, column: str) -> Table:
     """The descriptive table of one column per group (:func:`medgap.stats.describe_groups`, over frames: the
     scores table's rows; ``medgap compare`` / ``study`` aggregate to patients or files)."""
+    from rich.table import Table
+
+    from medgap.quality import get_metric_info
     from medgap.stats import describe_groups
     from medgap.stats.format import decimals_for
 
@@ -299,6 +319,8 @@ def report(summary: ScoreSummary, score_columns: list[str], fmt: str = "parquet"
         console.print(f"  ... {s.failed_total - 10} more: see the 'error' column of {plain(s.out)}", soft_wrap=True)
     if s.interrupted or not s.out.exists():
         return
+    import pandas as pd
+
     cols = ["group", *score_columns]
     scores = pd.read_csv(s.out, usecols=cols) if fmt == "csv" else pd.read_parquet(s.out, columns=cols)
     for c in score_columns:
