@@ -43,7 +43,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("medgap.cli.evaluate", "Clinical evaluation of a run's held-out predictions, with CIs."),
     "validate": ("medgap.cli.validate", "Validate quality metrics against human ratings (SROCC, PLCC, RMSE)."),
     "train-quality": ("medgap.cli.train_quality", "Train a blind quality model (cnn-wsp) on mean opinion scores."),
-    "weight-maps": ("medgap.cli.weight_maps", "Overlays of where a cnn-wsp model looks (its pooling weights) on images."),
+    "weight-maps": ("medgap.cli.weight_maps", "Overlays of where a cnn-wsp model looks (pooling weights) on images."),
     "resolution": ("medgap.cli.resolution", "One model per input size, their stacking ensemble and its evaluation."),
     "explain": ("medgap.cli.explain", "CAMs, first-layer kernels and effective receptive fields of a trained run."),
     "pretrain": ("medgap.cli.pretrain", "Contrastive pretraining on ultrasound videos (USCL) for --init pretrain:RUN."),
