@@ -41,6 +41,7 @@ def test_pretrain_then_finetune_cli(clips, tmp_path):
                             "--folds", "2", "--epochs", "1", "--video-stride", "3", "--head-init", "random"])
     assert r.exit_code == 0, r.output
     assert json.loads((ft / "config.json").read_text())["init"] == f"pretrain:{run}"
+    assert json.loads((ft / "versions.json").read_text())["weights"]["init"]["path"] == str(run / "backbone.pt")
     r = runner.invoke(app, ["finetune", "--data", str(clips), "--out", str(tmp_path / "ft2"), "--backbone",
                             "test_resnet", "--image-size", "24", "--init", f"pretrain:{run}", "--folds", "2"])
     assert r.exit_code == 2 and "pretrained 'test_efficientnet', not 'test_resnet'" in r.output.replace("\n", "")

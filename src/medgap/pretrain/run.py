@@ -190,7 +190,8 @@ def run_pretrain(cfg: PretrainConfig, log: Callable[[str], None] = print, callba
         (out / "preprocessing.json").write_text(json.dumps(
             {"image_size": cfg.image_size, "channels": 3, "mean": list(pre["mean"]), "std": list(pre["std"])}))
     log(f"pretraining on {len(train_idx)} videos ({len(set(patients[train_idx]))} patients, "
-        f"{int((targets[train_idx] >= 0).sum())} labelled), validation NT-Xent on {len(val_idx)} videos "
+        f"{int((targets[train_idx] >= 0).sum())} labelled, cross-entropy weight {cfg.ce_weight:g}), validation "
+        f"NT-Xent on {len(val_idx)} videos "
         f"({len(set(patients[val_idx]))} patients)")
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
