@@ -36,7 +36,10 @@ def test_quality_roi_scores_the_crop(tmp_path):
     direct = create_metric("brisque")(img[40:120, 50:170].astype(np.float64))["brisque"]
     assert table.loc["a.png", "brisque"] == pytest.approx(direct, abs=1e-9)
     assert (table.loc["a.png", "width"], table.loc["a.png", "height"]) == (120, 80)
-    assert "no mask named after it" in table.loc["b.png", "error"]
+    error = table.loc["b.png", "error"]  # not "could not be read": the image, the folder and the fix
+    assert error.startswith("NoMask: ") and str(data / "b.png") in error and str(masks) in error
+    assert "b.png or b.png" not in error and "Add its mask there" in error
+    assert "NoMask" in r.output and "Add its mask there" in r.output.replace("\n", " ")
     whole = create_metric("brisque")(img.astype(np.float64))["brisque"]
     assert abs(direct - whole) > 1  # the background changes the score: the test can tell the two apart
 

@@ -25,6 +25,9 @@ class DecodedSet:
     failures: list[tuple[str, str]]
     values: list[tuple[str, ...]] | None = None
     """Each frame's item's ``values`` (several label columns of a multi-label manifest), else None."""
+    roi_masks: list[dict] | None = None
+    """With ``decode_items(roi=)``: one record per mask used (image, frame, the mask file or the segmentation
+    model that predicted it; :attr:`medgap.segment.roi.RoiSource.records`), else None."""
 
 
 def to_square_uint8(frame, size: int) -> np.ndarray:
@@ -51,8 +54,9 @@ def decode_items(items: Sequence[LabelledItem], size: int, video_stride: int = 1
     """Every frame of every item as a ``size`` x ``size`` RGB uint8 image. A file that cannot be decoded,
     whatever its decoder raises (KeyboardInterrupt and SystemExit aside), is left out whole and listed in
     ``failures`` with its reason; only when no file decodes is a CollectionError raised. ``roi(path, frame)``:
-    keeps the region of interest of each frame before resizing (:meth:`medgap.segment.roi.RoiSource.apply`);
-    a ValueError from it (no mask for the image) leaves the file out with that reason."""
+    keeps the region of interest of each frame before resizing (a :class:`medgap.segment.roi.RoiSource`);
+    a ValueError from it (no mask for the image) leaves the file out with that reason; its ``records`` (which
+    mask each frame got) come back in ``roi_masks``."""
     imgs, ids, paths, frames, labels, groups, failures, values = [], [], [], [], [], [], [], []
 
     def kept(path: Path, fr: Frame) -> Frame:
@@ -90,8 +94,9 @@ def decode_items(items: Sequence[LabelledItem], size: int, video_stride: int = 1
             progress(n + 1, len(items))
     if not imgs:
         raise CollectionError("no image could be decoded: " + "; ".join(f"{p}: {r}" for p, r in failures[:5]))
+    records = getattr(roi, "records", None)
     return DecodedSet(torch.from_numpy(np.stack(imgs)), ids, paths, frames, labels, groups, failures,
-                      values if any(values) else None)
+                      values if any(values) else None, None if records is None else list(records))
 
 
 class TrainAugmentation:

@@ -53,4 +53,6 @@ class SegmentPredictConfig:
                                        "DICOM-SEG for DICOM input, NIfTI for volumes, overlays/.", flags=("-o",))
     threshold: float = option(0.5, "Probability at or above which a pixel is in the region.")
     overlays: bool = option(True, "Write overlays/<name>.png (the outline of the mask over the image).")
+    keep_largest: int = option(2, "Keep the N largest connected components of each mask (8-connected; removes "
+                                  "stray blobs outside the lungs); 0 keeps every component.")
     device: str = option("auto", "auto (CUDA when present), cpu, cuda or cuda:N.")

@@ -21,6 +21,9 @@ import pandas as pd
 from medgap.segment.errors import SegmentError
 
 DEFAULT_THRESHOLD = 127
+DEFAULT_KEEP_LARGEST = 2
+"""Predicted masks keep their 2 largest connected components by default (docs/segmentation.md: measured on the
+held-out lung predictions)."""
 
 
 def read_mask(path: str | Path) -> np.ndarray:
@@ -52,6 +55,24 @@ def read_mask(path: str | Path) -> np.ndarray:
 def region(mask: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
     """The boolean region of a mask: values at or above ``threshold`` (see the module's note on 127)."""
     return np.asarray(mask) >= threshold
+
+
+def keep_largest(mask: np.ndarray, n: int) -> np.ndarray:
+    """The ``n`` largest connected components of a boolean mask (8-connected, :func:`scipy.ndimage.label`;
+    ties by label order); ``n <= 0`` or a mask with at most ``n`` components: the mask as it is. For lungs
+    ``n = 2`` removes stray blobs outside the lung fields (a marker label, the abdomen) but would drop a real
+    third component; a lateral view's one blob is kept."""
+    mask = np.asarray(mask, bool)
+    if n <= 0 or not mask.any():
+        return mask
+    from scipy import ndimage
+
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    if count <= n:
+        return mask
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    keep = np.argsort(-sizes, kind="stable")[:n] + 1
+    return np.isin(labels, keep)
 
 
 def is_annotated(mask: np.ndarray) -> bool:

@@ -5,8 +5,8 @@ mask's outline over the image) as PNG. The run's fold models are averaged (mean 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -15,12 +15,15 @@ import pandas as pd
 import torch
 
 from medgap.segment.errors import SegmentError
+from medgap.segment.masks import DEFAULT_KEEP_LARGEST, keep_largest
 from medgap.segment.train import MODEL_FILE, PREPROCESSING_FILE, predict_probabilities, to_input, to_original
 
 
 @dataclass
 class Segmenter:
-    """A trained run's fold models and input rule; :meth:`predict` turns a frame into its boolean mask."""
+    """A trained run's fold models and input rule; :meth:`predict` turns a frame into its boolean mask.
+    ``folds[i]`` is the fold whose ``model.pt`` is ``models[i]``; ``keep_largest``: the post-processing of
+    predicted masks (the N largest connected components, 0: none; :func:`medgap.segment.masks.keep_largest`)."""
 
     models: list[torch.nn.Module]
     image_size: int
@@ -28,19 +31,36 @@ class Segmenter:
     std: tuple[float, float, float]
     device: torch.device
     run: Path
+    folds: list[int] = field(default_factory=list)
+    keep_largest: int = DEFAULT_KEEP_LARGEST
 
-    def probabilities(self, frames: list) -> np.ndarray:
+    def _models(self, folds: Sequence[int] | None) -> list[torch.nn.Module]:
+        if folds is None:
+            return self.models
+        index = {k: i for i, k in enumerate(self.folds or range(len(self.models)))}
+        missing = [k for k in folds if k not in index]
+        if missing:
+            raise SegmentError(f"{self.run}: fold {missing[0]} has no model.pt; rerun its training command to "
+                               "finish it")
+        return [self.models[index[k]] for k in folds]
+
+    def probabilities(self, frames: list, folds: Sequence[int] | None = None) -> np.ndarray:
+        """Mean probability of the models of ``folds`` (default: every fold) at the network's size."""
         x = torch.from_numpy(np.stack([to_input(f, self.image_size) for f in frames])).float()
         mean = torch.tensor(self.mean).view(1, 3, 1, 1) * 255
         std = torch.tensor(self.std).view(1, 3, 1, 1) * 255
-        return predict_probabilities(self.models, (x - mean) / std, self.device)
+        return predict_probabilities(self._models(folds), (x - mean) / std, self.device)
 
-    def predict(self, frame, threshold: float = 0.5) -> np.ndarray:
-        """The frame's mask at its own size (boolean)."""
-        return to_original(self.probabilities([frame])[0], frame.height, frame.width, threshold)
+    def raw(self, frame, threshold: float = 0.5, folds: Sequence[int] | None = None) -> np.ndarray:
+        """The thresholded prediction at the frame's size, before post-processing."""
+        return to_original(self.probabilities([frame], folds)[0], frame.height, frame.width, threshold)
+
+    def predict(self, frame, threshold: float = 0.5, folds: Sequence[int] | None = None) -> np.ndarray:
+        """The frame's mask at its own size (boolean), post-processed (``keep_largest``)."""
+        return keep_largest(self.raw(frame, threshold, folds), self.keep_largest)
 
 
-def load_segmenter(run: str | Path, device: str = "auto") -> Segmenter:
+def load_segmenter(run: str | Path, device: str = "auto", keep_largest: int = DEFAULT_KEEP_LARGEST) -> Segmenter:
     """The models of a ``medgap segment train`` run (every fold's ``model.pt``)."""
     from medgap.models.checkpoints import load_checkpoint_file
     from medgap.segment.model import create_unet, pick_device
@@ -61,7 +81,9 @@ def load_segmenter(run: str | Path, device: str = "auto") -> Segmenter:
         model = create_unet(pre["encoder"], "scratch")
         model.load_state_dict(load_checkpoint_file(f, f"train the run again (medgap segment train ... --out {run})"))
         models.append(model.to(dev).eval())
-    return Segmenter(models, int(pre["image_size"]), tuple(pre["mean"]), tuple(pre["std"]), dev, run)
+    folds = [int(f.parent.name.rsplit("_", 1)[1]) for f in files]
+    return Segmenter(models, int(pre["image_size"]), tuple(pre["mean"]), tuple(pre["std"]), dev, run, folds,
+                     keep_largest)
 
 
 def overlay(image, mask: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
@@ -121,14 +143,14 @@ def output_stems(relative: list[Path]) -> list[Path]:
 
 def predict_masks(run: str | Path | Segmenter, images: Iterable[str | Path], out: str | Path, *,
                   threshold: float = 0.5, overlays: bool = True, device: str = "auto",
-                  log: Callable[[str], None] = print) -> pd.DataFrame:
+                  keep_largest: int = DEFAULT_KEEP_LARGEST, log: Callable[[str], None] = print) -> pd.DataFrame:
     """Write the masks of ``images`` (files or folders) under ``out``; returns one row per written mask:
     ``image, frame, mask, dicom_seg, nifti, overlay, fraction`` (the region's share of the frame), and
     ``error`` for files that could not be read (the others are still written)."""
     from medgap.io import ImageReadError, read_frames
     from medgap.io.readers import DICOM_SUFFIXES, NIFTI_SUFFIXES, is_dicom_file, suffix_of
 
-    seg = run if isinstance(run, Segmenter) else load_segmenter(run, device)
+    seg = run if isinstance(run, Segmenter) else load_segmenter(run, device, keep_largest)
     out = Path(out)
     files = _inputs(images)
     rows = []

@@ -19,7 +19,12 @@ Masks are found by image name (:class:`MaskFolder`): a mask file with the image'
 masks keep their image's name, ``.jpg`` included), else its name without suffix (``x.jpg`` -> ``x.png``, as
 ``medgap segment predict`` names them, or ``x_jpg.png`` when two inputs share a stem); several candidates are
 told apart by the image's parent folders (``cxr/x.jpg`` -> ``masks/lungs/cxr/x.jpg``). An all-zero mask means
-"not annotated" and counts as no mask. A mask must have its frame's size."""
+"not annotated" and counts as no mask. A mask must have its frame's size.
+
+A ``segment train`` run as the source predicts **cross-fitted** masks (:mod:`medgap.segment.crossfit`): an image
+the run trained on is predicted by the fold model that held it out, so no mask is an in-sample segmentation;
+predicted masks keep their ``keep_largest`` largest components (2 by default); each mask used is recorded
+(:attr:`RoiSource.records`; ``finetune`` writes them to ``roi_masks.csv`` in its run)."""
 
 from __future__ import annotations
 
@@ -30,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from medgap.segment.errors import SegmentError
-from medgap.segment.masks import DEFAULT_THRESHOLD, is_annotated, read_mask, region
+from medgap.segment.masks import DEFAULT_KEEP_LARGEST, DEFAULT_THRESHOLD, is_annotated, read_mask, region
 
 ROI_MODES = ("crop", "mask")
 
@@ -124,13 +129,16 @@ def _closest(image: Path, candidates: list[Path]) -> Path:
 @dataclass
 class RoiSource:
     """Where each image's region comes from (``spec``: a folder of masks, or a ``segment train`` run whose models
-    predict masks on the fly), and what is kept (``mode``). Picklable (a run's models load lazily in each
-    process). ``str()`` is its stable key (in a scores table's resume key)."""
+    predict cross-fitted masks, :mod:`medgap.segment.crossfit`), and what is kept (``mode``). Picklable (a run's
+    models load lazily in each process). ``str()`` is its stable key (in a scores table's resume key).
+    Calling it is :meth:`apply`; :attr:`records`: one dict per mask used (image, frame, where it came from)."""
 
     spec: Path
     mode: str = "crop"
     threshold: float = DEFAULT_THRESHOLD
     device: str = "cpu"
+    keep_largest: int = DEFAULT_KEEP_LARGEST
+    records: list = field(default_factory=list, init=False, repr=False, compare=False)
     _folder: MaskFolder | None = field(default=None, init=False, repr=False)
     _segmenter: object = field(default=None, init=False, repr=False)
     _lock: object = field(default=None, init=False, repr=False)
@@ -153,8 +161,9 @@ class RoiSource:
         return (self.spec / PREPROCESSING_FILE).is_file()
 
     def __str__(self) -> str:
-        kind = "run" if self.is_run else "masks"
-        return f"{kind}:{self.spec.resolve()}|{self.mode}|{self.threshold:g}"
+        if self.is_run:  # cross-fitted, post-processed masks: a key of their own (tables of older masks rescore)
+            return f"run:{self.spec.resolve()}|{self.mode}|{self.threshold:g}|crossfit|keep{self.keep_largest}"
+        return f"masks:{self.spec.resolve()}|{self.mode}|{self.threshold:g}"
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -169,23 +178,40 @@ class RoiSource:
     def mask(self, image: str | Path, frame) -> np.ndarray:
         """The boolean region of ``frame`` (a :class:`medgap.io.Frame` of ``image``); :class:`NoMask` when there
         is none."""
+        index = getattr(frame, "frame", None)
         if self.is_run:
             with self._lock:
                 if self._segmenter is None:
-                    from medgap.segment.predict import load_segmenter
+                    from medgap.segment.crossfit import CrossFitSegmenter
 
-                    self._segmenter = load_segmenter(self.spec, self.device)
-                found = self._segmenter.predict(frame)
+                    self._segmenter = CrossFitSegmenter(self.spec, self.device, self.keep_largest)
+                found, record = self._segmenter.predict(image, frame)
+            self.records.append(record)
             if not found.any():
-                raise NoMask(f"{image}: the segmentation run {self.spec} finds no region in it")
+                raise NoMask(f"{image}: the segmentation run {self.spec} finds no region in it ({record['model']})")
             return found
-        path = self._folder.find(image, getattr(frame, "frame", None))
+        path = self._folder.find(image, index)
         if path is None:
-            raise NoMask(f"{image}: no mask named after it in {self.spec}")
+            self.records.append({"image": str(image), "frame": index, "mask": "", "error": "no mask"})
+            raise NoMask(self._no_mask_message(Path(image), index))
         raw = read_mask(path)
+        self.records.append({"image": str(image), "frame": index, "mask": str(path)})
         if not is_annotated(raw):
-            raise NoMask(f"{image}: its mask {path} is 0 everywhere (not annotated)")
+            raise NoMask(f"{image}: its mask {path} is 0 everywhere (not annotated); draw the region in it, or "
+                         "leave the image out")
         return region(raw, self.threshold)
+
+    def _no_mask_message(self, image: Path, frame: int | None) -> str:
+        stem = _strip_suffix(image.name)
+        names = list(dict.fromkeys([image.name, f"{stem}.png"]
+                                   + ([f"{stem}_frame{frame:04d}.png"] if frame is not None else [])))
+        return (f"{image}: no mask for this image in the mask folder {self.spec} (looked for a file named "
+                f"{' or '.join(names)}, in any subfolder; several are told apart by the image's parent folder "
+                f"{image.parent.name}/). Add its mask there under one of those names (0 outside the region; "
+                "medgap segment predict writes <stem>.png), or leave the image out of the data")
+
+    def __call__(self, image: str | Path, frame):
+        return self.apply(image, frame)
 
     def apply(self, image: str | Path, frame):
         """The frame with only its region kept (a new :class:`medgap.io.Frame`, meta kept, ``roi`` noted)."""
@@ -200,9 +226,9 @@ class RoiSource:
 
 
 def roi_transform(roi: str | Path | None, mode: str = "crop", device: str = "cpu"):
-    """``RoiSource(roi, mode).apply`` for a data path (:func:`medgap.data.tensors.decode_items`), or None when no
-    region is asked for."""
-    return None if roi is None else RoiSource(Path(roi), mode, device=device).apply
+    """``RoiSource(roi, mode)`` (callable as its ``apply``) for a data path
+    (:func:`medgap.data.tensors.decode_items`), or None when no region is asked for."""
+    return None if roi is None else RoiSource(Path(roi), mode, device=device)
 
 
 def roi_source(roi: str | Path | None, mode: str = "crop", device: str = "cpu") -> RoiSource | None:
