@@ -34,7 +34,7 @@ def _predict(cfg: SegmentPredictConfig) -> int:
     from medgap.segment.predict import predict_masks
 
     table = predict_masks(cfg.run, cfg.images, cfg.out, threshold=cfg.threshold, overlays=cfg.overlays,
-                          device=cfg.device, log=_log)
+                          device=cfg.device, keep_largest=cfg.keep_largest, log=_log)
     failed = int(table["error"].notna().sum()) if "error" in table.columns else 0
     _log(f"{len(table) - failed} mask(s) written to {cfg.out} (masks.csv lists them)"
          + (f"; {failed} file(s) could not be read" if failed else ""))
