@@ -296,6 +296,8 @@ def run_cv(cfg: FinetuneConfig, task: Task, log: Callable[[str], None] = print,
         (out / CONFIG_FILE).write_text(json.dumps(_config_dict(cfg), indent=1))
         (out / "versions.json").write_text(json.dumps(_versions(cfg), indent=1))
         (out / CLASSES_FILE).write_text(json.dumps(task.outputs))
+        if ds.roi_masks is not None:  # --roi: which mask (file, or segmentation model) each image got
+            pd.DataFrame(ds.roi_masks).to_csv(out / "roi_masks.csv", index=False)
     pre = preprocessing(cfg.backbone, cfg.init)
     if main:  # the input the models were trained on, as used: load_run's transform does not depend on later code
         (out / "preprocessing.json").write_text(json.dumps(
