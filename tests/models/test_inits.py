@@ -66,8 +66,10 @@ def test_specs_resolve_to_entries_and_arguments(tmp_path):
 @pytest.mark.parametrize("spec, message", [
     ("imagenett", "did you mean imagenet"),
     ("scrach", "did you mean scratch"),
-    ("pretrained", r"no such initialisation and no such file\. --init takes scratch, imagenet, hub\[:VALUE\], "
-                   r"file:VALUE"),
+    ("pretrained", r"did you mean pretrain\?"),
+    ("weights", r"no such initialisation and no such file\. --init takes scratch, imagenet, hub\[:VALUE\], "
+                r"file:VALUE, pretrain:VALUE"),
+    ("pretrain", r"give a value after a colon, e\.g\. pretrain:runs/uscl"),
     ("scratch:x", "scratch takes no argument"),
     ("hub:", "give a value after the colon"),
     ("file", "give a value after a colon"),
