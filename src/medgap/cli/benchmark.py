@@ -26,6 +26,13 @@ def _run(cfg: BenchmarkConfig) -> int:
     show = result.summary[[c for c in result.summary.columns if c.endswith("_per_repeat") or c in ("unit", "init")]]
     say("Held-out results, value (95% CI resampling patients) per repeat of the cross-validation:")
     say(show.to_string(index=False))
+    folds = result.per_fold
+    if not folds.empty:
+        unit = "file" if "file" in set(folds.unit) else folds.unit.iloc[0]
+        table = folds[folds.unit == unit].pivot_table(index=["seed", "init"], columns="fold", values="accuracy",
+                                                     sort=False)
+        say(f"Accuracy per outer fold (per {unit}):")
+        say(table.to_string(float_format=lambda v: f"{v:.3f}"))
     diff = difference_table(result.differences)
     if not diff.empty:
         say("Paired differences A - B on the same items (95% CI, patient bootstrap):")

@@ -44,13 +44,14 @@ def _config_dict(cfg) -> dict:
 
 
 def _parse_filter(spec: str | None) -> tuple[str | None, list[str]]:
-    if spec is None:
-        return None, []
-    column, sep, rest = str(spec).partition("=")
-    values = [v.strip() for v in rest.split(",") if v.strip()]
-    if not sep or not column.strip() or not values:
-        raise PretrainError(f"--filter takes COLUMN=V1,V2 (e.g. --filter modality=pocus_video), got {spec!r}")
-    return column.strip(), values
+    """``COLUMN=V1,V2`` as fine-tuning reads it (:func:`medgap.train.config._parse_filter`)."""
+    from medgap.train.config import ConfigError
+    from medgap.train.config import _parse_filter as parse
+
+    try:
+        return parse(spec)
+    except ConfigError as e:
+        raise PretrainError(str(e)) from None
 
 
 def check_pretrain_config(cfg: PretrainConfig) -> None:
