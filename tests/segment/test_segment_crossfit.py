@@ -164,3 +164,33 @@ def test_heldout_metrics_use_the_fold_that_held_each_image_out(run):
         truth = region(read_mask(paths[name].parent.parent / "msk" / f"{name}.png"))
         assert table.loc[str(paths[name]), "dice"] == pytest.approx(dice(want, truth), abs=1e-12)
         assert table.loc[str(paths[name]), "fold"] == k
+
+
+def test_finetune_roi_writes_which_mask_each_image_got(tmp_path):
+    """``finetune --roi MASK_DIR``: roi_masks.csv in the run lists every image with its mask file, and the
+    image without one with the reason it was left out."""
+    from medgap.train import FinetuneConfig, run_finetune
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for c in range(2):
+        for i in range(6):
+            img = np.clip(rng.normal(60 + 120 * c, 30, (40, 48)), 0, 255).astype(np.uint8)
+            path = tmp_path / "data" / f"class{c}" / f"{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(path), img)
+            if (c, i) != (1, 5):  # one image without a mask
+                mask = np.zeros_like(img)
+                mask[5:30, 8:40] = 255
+                (tmp_path / "masks" / f"class{c}").mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(tmp_path / "masks" / f"class{c}" / f"{i}.png"), mask)
+            rows.append({"path": str(path), "label": f"class{c}", "group_id": f"p{c}{i // 2}"})
+    pd.DataFrame(rows).to_csv(tmp_path / "data.csv", index=False)
+    out = tmp_path / "run"
+    run_finetune(FinetuneConfig(data=tmp_path / "data.csv", out=out, strategy="features", init="scratch", folds=2,
+                                image_size=32, batch_size=8, roi=tmp_path / "masks"), log=lambda s: None)
+    table = pd.read_csv(out / "roi_masks.csv", keep_default_na=False)
+    assert len(table) == 12 and set(table["image"]) == {r["path"] for r in rows}
+    have = table[table["mask"] != ""]
+    assert all(m.replace("/masks/", "/data/") == i for m, i in zip(have["mask"], have["image"]))
+    assert list(table.loc[table["mask"] == "", "image"]) == [str(tmp_path / "data" / "class1" / "5.png")]

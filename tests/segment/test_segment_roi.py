@@ -34,6 +34,11 @@ def test_masks_are_found_by_name_stem_and_parent_folder(tmp_path):
     assert folder.find(tmp_path / "data" / "y.jpg") == c  # by stem: predict names masks <stem>.png
     assert folder.find(tmp_path / "data" / "z.jpg") == png_as_jpg
     assert folder.find(tmp_path / "data" / "w.jpg") is None
+    only_cxr = _write(masks / "cxr" / "v.png", np.full((4, 4), 255, np.uint8))
+    folder = MaskFolder(masks)
+    assert folder.find(tmp_path / "data" / "cxr" / "v.png") == only_cxr
+    assert folder.find(tmp_path / "data" / "ct" / "v.png") is None  # masks mirror the folders: not cxr's mask
+    assert folder.find(tmp_path / "data" / "y.jpg") == c
     with pytest.raises(Exception, match="several masks fit it equally"):
         folder.find(tmp_path / "elsewhere" / "x.png")
 

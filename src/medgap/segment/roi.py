@@ -18,7 +18,9 @@ Modes (:func:`apply_roi`):
 Masks are found by image name (:class:`MaskFolder`): a mask file with the image's file name (the shared lung
 masks keep their image's name, ``.jpg`` included), else its name without suffix (``x.jpg`` -> ``x.png``, as
 ``medgap segment predict`` names them, or ``x_jpg.png`` when two inputs share a stem); several candidates are
-told apart by the image's parent folders (``cxr/x.jpg`` -> ``masks/lungs/cxr/x.jpg``). An all-zero mask means
+told apart by the image's parent folders (``cxr/x.jpg`` -> ``masks/lungs/cxr/x.jpg``); when the mask folder has a
+folder named as the image's parent folder, only masks inside such a folder count (``data/b/x.png`` never gets
+``masks/a/x.png``, even when it is the only ``x.png``). An all-zero mask means
 "not annotated" and counts as no mask. A mask must have its frame's size.
 
 A ``segment train`` run as the source predicts **cross-fitted** masks (:mod:`medgap.segment.crossfit`): an image
@@ -82,6 +84,7 @@ class MaskFolder:
 
     root: Path
     by_name: dict[str, list[Path]] = field(default_factory=dict)
+    folders: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -90,6 +93,7 @@ class MaskFolder:
         for f in sorted(p for p in self.root.rglob("*") if p.is_file() and not p.name.startswith(".")):
             if f.suffix.lower() in (".csv", ".json", ".txt", ".md"):
                 continue
+            self.folders.update(part.lower() for part in f.relative_to(self.root).parent.parts)
             self.by_name.setdefault(f.name.lower(), []).append(f)
             self.by_name.setdefault("stem:" + _strip_suffix(f.name).lower(), []).append(f)
 
@@ -98,8 +102,11 @@ class MaskFolder:
         stem = _strip_suffix(image.name).lower()
         keys = ([f"stem:{stem}_frame{frame:04d}"] if frame is not None else []) + [
             image.name.lower(), "stem:" + stem, "stem:" + stem + "_" + image.name[len(stem) + 1:].lower().replace(".", "_")]
+        parent = image.parent.name.lower()
         for key in keys:
             found = self.by_name.get(key, [])
+            if parent in self.folders:  # the masks mirror the images' folders: only a mask in the image's folder
+                found = [f for f in found if parent in (x.lower() for x in f.relative_to(self.root).parent.parts)]
             if len(found) == 1:
                 return found[0]
             if len(found) > 1:
