@@ -10,7 +10,7 @@ image (nor on its patient).
    ``MANIFEST.csv`` of the nearest folder above the pairs table), is predicted by the model of the fold that
    held that patient out;
 3. any other image: the **mean of every fold's probabilities** (as ``medgap segment predict``). None of the
-   fold models saw it, and the mean is the better mask (fewer stray blobs than one model's).
+   fold models saw it; the mean gives it the mask ``segment predict`` gives and uses every training image.
 
 So no mask used downstream is an in-sample segmentation. Without this, the images a segmentation run trained
 on get in-sample masks (better than any other image's), and when those images are one class (the shared lung
