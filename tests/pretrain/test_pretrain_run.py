@@ -107,3 +107,24 @@ def test_resume_and_refusals(finished, tmp_path):
         run_pretrain(_cfg(tmp / "videos.csv", tmp_path / "r", epochs=2, temperature=0.1), log=lambda s: None)
     with pytest.raises(PretrainError, match="--temperature"):
         run_pretrain(_cfg(tmp / "videos.csv", tmp_path / "x", temperature=0), log=lambda s: None)
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_gathers_negatives(finished, tmp_path):
+    """Two gloo processes, 3 videos each per step, --separate-patients across both: lightly's loss gathers the
+    other process's videos as negatives, so a first-epoch NT-Xent of near-random embeddings sits near
+    ln(2 * 6 - 1) = 2.40, above the ln(2 * 3 - 1) = 1.61 that one process's batch alone could reach."""
+    import math
+    import subprocess
+    import sys
+
+    tmp, _ = finished
+    out = tmp_path / "ddp"
+    r = subprocess.run([sys.executable, "-m", "medgap", "pretrain", "--videos", str(tmp / "videos.csv"), "--out",
+                        str(out), "--backbone", BACKBONE, "--init", "scratch", "--image-size", "24", "--epochs", "1",
+                        "--batch-size", "3", "--frames-per-video", "3", "--ddp", "--devices", "2", "--accelerator",
+                        "cpu", "--separate-patients"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    hist = pd.read_csv(out / "history.csv")
+    assert hist.epoch.tolist() == [1] and hist.train_ntxent.iloc[0] > math.log(5) + 0.2
+    assert " ".join((r.stdout + r.stderr).split()).count("best epoch") == 1  # only the first process reports

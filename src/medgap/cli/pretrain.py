@@ -23,6 +23,8 @@ def _run(cfg: PretrainConfig) -> int:
     except (PretrainError, CollectionError, PretrainedUnavailable) as e:
         print_error(e)
         return EXIT_USAGE
+    if result.best_epoch < 0:  # a DDP process other than the first: that one reports
+        return EXIT_OK
     if len(result.history):
         console.print(plain(result.history.to_string(index=False, float_format=lambda v: f"{v:.4f}"),
                             newlines=True), soft_wrap=True)

@@ -202,9 +202,17 @@ def run_pretrain(cfg: PretrainConfig, log: Callable[[str], None] = print, callba
                                  alpha=cfg.mix_alpha)
     val_set = VideoPairDataset(sub(val_idx), targets[val_idx], pre["mean"], pre["std"], alpha=cfg.mix_alpha,
                                fixed_seed=cfg.seed)
-    batch = min(cfg.batch_size, len(train_idx) // world)
+    # a batch holds each video once, and with --separate-patients each patient once (across all processes)
+    room = len(set(patients[train_idx])) if cfg.separate_patients else len(train_idx)
+    batch = min(cfg.batch_size, room // world)
     if batch < 2:
-        raise PretrainError(f"{len(train_idx)} training videos on {world} device(s): fewer than 2 per batch")
+        raise PretrainError(f"{len(train_idx)} training videos of {len(set(patients[train_idx]))} patients on "
+                            f"{world} device(s): fewer than 2 per batch"
+                            + (" with --separate-patients (one video per patient per batch)"
+                               if cfg.separate_patients else ""))
+    if batch < cfg.batch_size:
+        log(f"batch size {batch} per device (--batch-size {cfg.batch_size}: more than the training "
+            f"{'patients' if cfg.separate_patients else 'videos'} allow)")
 
     def loaders():
         rank = rank_zero_only.rank
@@ -239,6 +247,9 @@ def run_pretrain(cfg: PretrainConfig, log: Callable[[str], None] = print, callba
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if last.exists() else None,
                 weights_only=True)
     best_path = Path(best.best_model_path) if best.best_model_path else out / "best.ckpt"
+    if not best_path.is_file():
+        raise PretrainError(f"{out}: no checkpoint was written (no training batch or no validation loss); check "
+                            f"the number of videos and --batch-size")
     if main:
         _export(out, cfg, best_path, best)
     return _finished(out) if main else PretrainResult(out, -1, float("nan"), cfg.epochs, pd.DataFrame(), split)
