@@ -99,11 +99,14 @@ def _synthetic():
     bordered = noise.copy()
     bordered[:, :40] = 0.0  # a black border: constant windows of zeros
     bordered[:30, 60:] = 200.0  # and a constant non-zero patch
+    nearly = noise.copy()
+    nearly[40:90, 50:110] = 50.0 + 1e-9 * rng.random((50, 60))  # constant within 1e-9: flat, not a cancellation
     stepped = np.kron(rng.integers(0, 4, (20, 25)), np.ones((6, 6))) * 60.0  # flat tiles with steps
     return {
         "noise": noise,
         "constant patches": bordered,
         "flat tiles": stepped,
+        "nearly constant patch": nearly,
         "smallest (16x16)": rng.integers(0, 256, (16, 16)).astype(float),
         "odd size (17x23)": rng.integers(0, 256, (17, 23)).astype(float),
         "odd size (97x131)": rng.normal(100, 20, (97, 131)),
