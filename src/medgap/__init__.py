@@ -12,7 +12,9 @@ column: :func:`medgap.stats.compare_metrics`); ``validate`` (metrics against hum
 bootstrap CIs, :mod:`medgap.validation`); ``create_metric`` / ``list_metrics``; ``read_frames`` / ``to_gray255``
 (files or plain arrays) / ``collect``; ``create_model`` (a timm backbone through the initialisation registry);
 ``finetune(FinetuneConfig(...))`` (the training run of ``medgap finetune``); ``evaluate_run``; ``load_run`` (a
-trained run as (model, transform, classes)).
+trained run as (model, transform, classes)); ``run_pretrain`` / ``run_benchmark`` (USCL pretraining and the
+initialisation benchmark), ``train_segmentation`` / ``predict_masks``, ``run_resolution`` (one model per input
+size and the stacking ensemble), ``explain_run`` (CAMs, kernels, receptive fields), each with its config.
 """
 
 from __future__ import annotations
@@ -42,6 +44,18 @@ _LAZY = {
     "create_model": "medgap.models",
     "FinetuneConfig": "medgap.train",
     "finetune": "medgap.train",
+    # the commands of the later issues, by their function names (medgap.pretrain, .segment, .explain are packages)
+    "PretrainConfig": "medgap.pretrain",
+    "run_pretrain": "medgap.pretrain",
+    "BenchmarkConfig": "medgap.pretrain",
+    "run_benchmark": "medgap.pretrain",
+    "SegmentTrainConfig": "medgap.segment",
+    "train_segmentation": "medgap.segment",
+    "predict_masks": "medgap.segment",
+    "ResolutionConfig": "medgap.ensemble",
+    "run_resolution": "medgap.ensemble",
+    "ExplainConfig": "medgap.explain",
+    "explain_run": "medgap.explain",
 }
 _RENAMED = {"compare": "compare_metrics", "finetune": "run_finetune"}  # exported name -> the module's name for it
 
@@ -58,6 +72,10 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ loads t
     from medgap.models import create_model
     from medgap.train import FinetuneConfig, load_run
     from medgap.train import run_finetune as finetune
+    from medgap.ensemble import ResolutionConfig, run_resolution
+    from medgap.explain import ExplainConfig, explain_run
+    from medgap.pretrain import BenchmarkConfig, PretrainConfig, run_benchmark, run_pretrain
+    from medgap.segment import SegmentTrainConfig, predict_masks, train_segmentation
 
 
 def __getattr__(name: str) -> Any:  # PEP 562
