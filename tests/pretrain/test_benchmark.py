@@ -7,7 +7,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import textured_frames, write_video
+from _videos import textured_frames, write_video
 from typer.testing import CliRunner
 
 from medgap.cli import app

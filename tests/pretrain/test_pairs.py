@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import constant_frames, write_video
+from _videos import constant_frames, write_video
 from scipy import stats
 
 from medgap.pretrain.pairs import VideoBatchSampler, VideoPairDataset, draw_pair

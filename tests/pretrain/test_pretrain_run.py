@@ -25,7 +25,7 @@ def finished(tmp_path_factory):
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from conftest import textured_frames, write_video
+    from _videos import textured_frames, write_video
 
     tmp = tmp_path_factory.mktemp("run")
     rows = []
