@@ -36,6 +36,24 @@ def test_finetune_without_torch_names_the_extra(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("argv", [
+    ["pretrain", "--videos", "{d}", "--out", "{d}/run"],
+    ["benchmark", "--data", "{d}", "--out", "{d}/run"],
+    ["segment", "train", "--pairs", "{d}/pairs.csv", "--out", "{d}/run"],
+    ["resolution", "--data", "{d}", "--out", "{d}/run"],
+])
+def test_every_training_command_without_torch_names_the_extra(tmp_path, argv):
+    """Before: pretrain, benchmark and segment train ended in 'internal error: ModuleNotFoundError' (exit 3)."""
+    (tmp_path / "pairs.csv").write_text("image,mask\n")
+    args = [a.format(d=tmp_path) for a in argv]
+    r = subprocess.run([sys.executable, "-c", _WITHOUT_TORCH, *args], capture_output=True, text=True, timeout=120)
+    text = " ".join((r.stderr + r.stdout).split())
+    assert r.returncode == 2, text
+    assert f"medgap {argv[0]} needs PyTorch" in text and "pip install 'medgap[train]'" in text
+    assert "internal error" not in text and "Traceback" not in text
+    assert not (tmp_path / "run").exists()
+
+
 def test_other_commands_work_without_torch(tmp_path):
     r = subprocess.run([sys.executable, "-c", _WITHOUT_TORCH, "compare", "--help"], capture_output=True, text=True,
                        timeout=120)

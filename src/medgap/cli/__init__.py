@@ -109,7 +109,7 @@ class _MedgapGroup(TyperGroup):
             raise
         except BaseException as e:  # noqa: BLE001  (also Rust panics from decoders, which are BaseException)
             debug = bool(ctx.params.get("debug")) or os.environ.get("MEDGAP_DEBUG", "") not in ("", "0")
-            raise typer.Exit(exit_code_for(e, debug)) from None
+            raise typer.Exit(exit_code_for(e, debug, ctx.invoked_subcommand or "")) from None
 
 
 app = typer.Typer(

