@@ -116,3 +116,28 @@ def test_finalize_relabels_and_drops_rows_by_the_current_collection(tmp_path, fm
     again = ResultStore(out).finalize(labels=labels, value_columns=["score"])  # nothing to change: not rewritten
     assert (again.rows, again.dropped_files, again.relabelled_files) == (4, 0, 0)
     assert out.stat().st_mtime_ns == before
+
+
+def test_ctrl_c_between_creating_and_starting_the_part_writer_loses_nothing(tmp_path, monkeypatch):
+    """CI saw `medgap quality --workers 2` end in 'internal error: cannot join thread before it is started' on
+    Ctrl-C: the interrupt came after the background writer was created and before it started, and the closing
+    flush joined it. The signal's timing is replayed by a start() that is interrupted before it runs."""
+    import threading
+
+    out = tmp_path / "s.parquet"
+    store = ResultStore(out)
+    store.add(_rows("a.png", mtime=1) + _rows("b.png", mtime=1))
+    real_start = threading.Thread.start
+
+    def interrupted_start(self):
+        if self.name == "medgap-parts":
+            raise KeyboardInterrupt
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", interrupted_start)
+    with pytest.raises(KeyboardInterrupt):
+        store.flush(wait=False)
+    monkeypatch.setattr(threading.Thread, "start", real_start)
+    store.flush()  # what the interrupted command does on its way out: no RuntimeError, the part is written
+    store.finalize()
+    assert sorted(pd.read_parquet(out).path) == ["a.png", "b.png"]

@@ -221,8 +221,11 @@ class ResultStore:
 
     def _join(self) -> None:
         if self._writer is not None:
-            self._writer.join()
-            self._writer = None
+            writer, self._writer = self._writer, None
+            if writer.ident is None:  # created, never started: Ctrl-C came between Thread() and start()
+                writer.run()  # write its part here, so its rows are not lost
+            else:
+                writer.join()
         if self._write_error is not None:
             error, self._write_error = self._write_error, None
             raise error
