@@ -172,3 +172,41 @@ def to_dict(cfg: Any) -> dict:
     from medgap._json import jsonable
 
     return jsonable(dataclasses.asdict(cfg))
+
+
+RUN_CONFIG = "config.json"
+"""The file in a run directory that records its options (``to_dict``); ``--config`` reads it back."""
+
+
+def write_run_config(out: str | Path, cfg: Any) -> None:
+    """Record ``cfg`` as ``out/config.json``."""
+    import json
+
+    (Path(out) / RUN_CONFIG).write_text(json.dumps(to_dict(cfg), indent=1))
+
+
+def check_resumable(out: str | Path, cfg: Any, *, error: type[Exception] = ConfigValueError, what: str = "a run",
+                    upgrade: typing.Callable[[dict], dict] | None = None, ignore: typing.Iterable[str] = ()) -> None:
+    """One run directory holds one experiment: rerunning with the same options resumes it, other options are
+    refused with every difference named (``error``). Fields declared ``resumable`` and those in ``ignore`` may
+    differ; ``upgrade`` fills in fields that a config recorded by an older medgap lacks."""
+    import json
+
+    path = Path(out) / RUN_CONFIG
+    if not path.exists():
+        return
+    try:
+        old = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise error(f"{path}: damaged ({e}); it records the run's options. Choose a new --out, or delete {path} "
+                    "only if you are sure this run was made with the same options") from None
+    if not isinstance(old, dict):
+        raise error(f"{path}: not a medgap run configuration; choose a new --out")
+    if upgrade is not None:
+        old = upgrade(old)
+    new, free = to_dict(cfg), resumable_fields(type(cfg)) | set(ignore)
+    diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
+            if old.get(k) != new.get(k) and k not in free]
+    if diff:
+        raise error(f"{out} holds {what} with another configuration ({'; '.join(diff)}); rerun with the same "
+                    "options to resume it, or choose a new --out")

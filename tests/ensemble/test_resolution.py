@@ -123,7 +123,7 @@ def test_a_rerun_reuses_the_sizes_and_other_options_are_refused(classify_run, ma
     run_resolution(_cfg(manifest, classify_run.out), log=logs.append)
     assert (classify_run.out / "size_16" / "fold_0" / "metrics.json").stat().st_mtime_ns == before
     assert any("finished earlier" in line for line in logs)
-    with pytest.raises(ConfigError, match="other options"):
+    with pytest.raises(ConfigError, match="another configuration"):
         run_resolution(_cfg(manifest, classify_run.out, epochs=2), log=lambda s: None)
     # a config.json recorded before finetune gained a field (roi_mode, say) still resumes
     path = classify_run.out / "config.json"

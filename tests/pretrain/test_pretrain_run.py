@@ -103,7 +103,7 @@ def test_resume_and_refusals(finished, tmp_path):
     lines.clear()
     run_pretrain(cfg, log=lines.append)
     assert any("finished earlier" in s for s in lines)
-    with pytest.raises(PretrainError, match="other options .*temperature"):
+    with pytest.raises(PretrainError, match="another configuration .*temperature"):
         run_pretrain(_cfg(tmp / "videos.csv", tmp_path / "r", epochs=2, temperature=0.1), log=lambda s: None)
     with pytest.raises(PretrainError, match="--temperature"):
         run_pretrain(_cfg(tmp / "videos.csv", tmp_path / "x", temperature=0), log=lambda s: None)

@@ -39,6 +39,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from medgap._options import RUN_CONFIG
+
 __all__ = [
     "CLASSES_FILE", "CONFIG_FILE", "HELD_OUT", "LABEL_PREFIX", "PREDICTIONS_COLUMNS", "PREDICTIONS_DTYPES",
     "PREDICTIONS_FILE", "PROBABILITY_SUM_TOLERANCE", "PROB_PREFIX", "REQUIRED_COLUMNS", "SPLIT_COLUMNS",
@@ -49,7 +51,7 @@ __all__ = [
 PREDICTIONS_FILE = "predictions.csv"
 CLASSES_FILE = "classes.json"
 SPLIT_FILE = "split.csv"
-CONFIG_FILE = "config.json"
+CONFIG_FILE = RUN_CONFIG  # "config.json", recorded by medgap._options.write_run_config
 
 TASKS = ("classify", "multilabel", "regress")
 """The tasks whose runs write predictions.csv (see :mod:`medgap.train.tasks`)."""

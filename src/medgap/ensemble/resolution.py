@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from medgap._options import resumable_fields, to_dict
+from medgap._options import check_resumable, write_run_config
 from medgap.data.predictions import (
     CLASSES_FILE,
     CONFIG_FILE,
@@ -96,21 +96,9 @@ class ResolutionResult:
 
 
 def _check_out(cfg: ResolutionConfig) -> None:
-    path = Path(cfg.out) / CONFIG_FILE
-    if not path.exists():
-        return
-    try:
-        old = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ConfigError(f"{path}: damaged; it records the resolution run's options. Choose a new --out") from None
-    old = upgrade_recorded(old) if isinstance(old, dict) else {}  # fields added to finetune since it was recorded
-    new = to_dict(cfg)
-    skip = resumable_fields(ResolutionConfig) | {"bootstrap", "stacking_l2"}  # re-evaluated on every call
-    diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
-            if old.get(k) != new.get(k) and k not in skip]
-    if diff:
-        raise ConfigError(f"{cfg.out} holds a resolution run with other options ({'; '.join(diff)}); rerun with the "
-                          f"same options to resume it, or choose a new --out")
+    # bootstrap and stacking_l2 are re-evaluated on every call; upgrade: fields added to finetune since recording
+    check_resumable(cfg.out, cfg, error=ConfigError, what="a resolution run", upgrade=upgrade_recorded,
+                    ignore=("bootstrap", "stacking_l2"))
 
 
 def check_resolution_config(cfg: ResolutionConfig) -> list[int]:
@@ -146,7 +134,7 @@ def run_resolution(cfg: ResolutionConfig, log: Callable[[str], None] = print,
     sizes = check_resolution_config(cfg)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / CONFIG_FILE).write_text(json.dumps(to_dict(cfg), indent=1))
+    write_run_config(out, cfg)
     (out / "versions.json").write_text(json.dumps(environment(), indent=1, default=str))
     for s in sizes:
         log(f"size {s}: training into {out / f'size_{s}'}")

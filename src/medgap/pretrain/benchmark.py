@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from medgap._options import to_dict
 from medgap.pretrain.config import PRESETS, BenchmarkConfig, PretrainConfig, PretrainError
 
 IN_DOMAIN = "pretrain"
@@ -173,7 +174,7 @@ def run_benchmark(cfg: BenchmarkConfig, log: Callable[[str], None] = print, call
     from medgap.environment import environment
 
     (out / "benchmark.json").write_text(json.dumps({
-        "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
+        "config": to_dict(cfg),
         "preset": PRESETS[cfg.preset], "versions": environment()}, indent=1))
     shared_pretrain = None
     records: list[dict] = []

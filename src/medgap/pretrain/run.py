@@ -12,14 +12,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from medgap._options import check_choices, resumable_fields
+from medgap._options import check_choices, check_resumable, write_run_config
 from medgap.models.pretrained_run import PRETRAIN_RECORD, PRETRAIN_WEIGHTS
 from medgap.pretrain.config import PretrainConfig, PretrainError
 from medgap.pretrain.videos import UNLABELLED, FrameCache, VideoRecord, load_videos
@@ -39,8 +39,6 @@ class PretrainResult:
     split: pd.DataFrame
 
 
-def _config_dict(cfg) -> dict:
-    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()}
 
 
 def _parse_filter(spec: str | None) -> tuple[str | None, list[str]]:
@@ -84,21 +82,6 @@ def check_pretrain_config(cfg: PretrainConfig) -> None:
     need(is_known_backbone(cfg.backbone), f"--backbone {cfg.backbone!r}: timm has no such model")
 
 
-def _check_resumable(out: Path, cfg: PretrainConfig) -> None:
-    path = out / "config.json"
-    if not path.exists():
-        return
-    try:
-        old = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise PretrainError(f"{path}: damaged ({e}); choose a new --out") from None
-    new = _config_dict(cfg)
-    skip = resumable_fields(PretrainConfig)
-    diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
-            if old.get(k) != new.get(k) and k not in skip]
-    if diff:
-        raise PretrainError(f"{out} holds a pretraining run with other options ({'; '.join(diff)}); rerun with the "
-                            f"same options to resume it, or choose a new --out")
 
 
 def patient_split(patients: Sequence[str], val_fraction: float, seed: int) -> dict[str, str]:
@@ -148,7 +131,7 @@ def run_pretrain(cfg: PretrainConfig, log: Callable[[str], None] = print, callba
     if not main:
         log = lambda s: None  # noqa: E731
     out = Path(cfg.out)
-    _check_resumable(out, cfg)
+    check_resumable(out, cfg, error=PretrainError, what="a pretraining run")
     if videos is None:
         column, values = _parse_filter(cfg.filter)
         videos = load_videos(cfg.videos, path_column=cfg.path_column, label_column=cfg.label_column,
@@ -184,7 +167,7 @@ def run_pretrain(cfg: PretrainConfig, log: Callable[[str], None] = print, callba
         out.mkdir(parents=True, exist_ok=True)
         from medgap.environment import environment
 
-        (out / "config.json").write_text(json.dumps(_config_dict(cfg), indent=1))
+        write_run_config(out, cfg)
         (out / "versions.json").write_text(json.dumps(environment(), indent=1))
         split.to_csv(out / SPLIT_FILE, index=False)
         (out / "classes.json").write_text(json.dumps(classes))

@@ -20,7 +20,6 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 
 import cv2
@@ -28,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from medgap._options import check_choices, resumable_fields
+from medgap._options import check_choices, check_resumable, write_run_config
 from medgap.segment.config import SegmentTrainConfig
 from medgap.segment.errors import SegmentError
 from medgap.segment.masks import MaskPair, is_annotated, read_mask, read_pairs, region
@@ -93,24 +92,8 @@ def load_pairs(cfg: SegmentTrainConfig, log: Callable[[str], None]) -> tuple[lis
     return kept, regions
 
 
-def _config_dict(cfg: SegmentTrainConfig) -> dict:
-    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()}
 
 
-def _check_resumable(out: Path, cfg: SegmentTrainConfig) -> None:
-    path = out / "config.json"
-    if not path.exists():
-        return
-    try:
-        old = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise SegmentError(f"{path}: damaged ({e}); choose a new --out") from None
-    new, free = _config_dict(cfg), resumable_fields(SegmentTrainConfig)
-    diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
-            if old.get(k) != new.get(k) and k not in free]
-    if diff:
-        raise SegmentError(f"{out} holds a run with another configuration ({'; '.join(diff)}); rerun with the same "
-                           "options to resume it, or choose a new --out")
 
 
 def assign_folds(patients: list[str], cfg: SegmentTrainConfig) -> np.ndarray:
@@ -186,7 +169,7 @@ def train_segmentation(cfg: SegmentTrainConfig, log: Callable[[str], None] = pri
 
     check_config(cfg)
     out = Path(cfg.out)
-    _check_resumable(out, cfg)
+    check_resumable(out, cfg, error=SegmentError)
     device = pick_device(cfg.device)
     pairs, regions = load_pairs(cfg, log)
     create_unet(cfg.encoder, cfg.init)  # the encoder and its weights exist, before anything is written
@@ -204,7 +187,7 @@ def train_segmentation(cfg: SegmentTrainConfig, log: Callable[[str], None] = pri
     patients = [p.patient for p in pairs]
     fold = assign_folds(patients, cfg)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(_config_dict(cfg), indent=1))
+    write_run_config(out, cfg)
     (out / "versions.json").write_text(json.dumps(environment(
         packages=("medgap", "numpy", "torch", "timm", "segmentation-models-pytorch", "monai", "opencv-python-headless",
                   "pydicom", "highdicom", "nibabel")), indent=1))

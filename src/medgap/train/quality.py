@@ -24,14 +24,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from medgap._options import check_choices, option, resumable_fields
+from medgap._options import check_choices, check_resumable, option, write_run_config
 
 PRESETS: dict[str, dict[str, Any]] = {
     # EfficientNet-Lite0 with its offline ImageNet weights, the last 3 of 7 stages and the head training, 224 px:
@@ -241,25 +241,8 @@ def _split(n: int, cfg: TrainQualityConfig) -> np.ndarray:
     return fold
 
 
-def _config_dict(cfg: TrainQualityConfig) -> dict:
-    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()}
 
 
-def _check_resumable(out: Path, cfg: TrainQualityConfig) -> None:
-    path = out / "config.json"
-    if not path.exists():
-        return
-    try:
-        old = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise QualityConfigError(f"{path}: damaged ({e}); choose a new --out") from None
-    new = _config_dict(cfg)
-    resumable = resumable_fields(TrainQualityConfig)  # device, weight_maps: they do not change the models
-    diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
-            if old.get(k) != new.get(k) and k not in resumable]
-    if diff:
-        raise QualityConfigError(f"{out} holds a run with another configuration ({'; '.join(diff)}); rerun with the "
-                                 "same options to resume it, or choose a new --out")
 
 
 def train_quality(cfg: TrainQualityConfig, log: Callable[[str], None] = print) -> pd.DataFrame:
@@ -271,7 +254,7 @@ def train_quality(cfg: TrainQualityConfig, log: Callable[[str], None] = print) -
     cfg = cfg.resolved()
     check_config(cfg)
     out = Path(cfg.out)
-    _check_resumable(out, cfg)
+    check_resumable(out, cfg, error=QualityConfigError)  # device, weight_maps are resumable: same models
     table = read_quality_ratings(cfg)
     size = cfg.image_size or None
     pre = preprocessing(cfg.backbone, cfg.init)
@@ -281,7 +264,7 @@ def train_quality(cfg: TrainQualityConfig, log: Callable[[str], None] = print) -
     score = mos_to_bins_scale(table["mos"], cfg.mos_min, cfg.mos_max)
     fold = _split(len(table), cfg)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(_config_dict(cfg), indent=1))
+    write_run_config(out, cfg)
     device = resolve_device(cfg.device)
     n_folds = cfg.folds or 1
     split_rows, preds, rows = [], [], []

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,6 @@ from medgap.data.balance import balance_weights
 from medgap.data.items import load_items
 from medgap.data.predictions import (
     CLASSES_FILE,
-    CONFIG_FILE,
     HELD_OUT,
     PREDICTIONS_FILE,
     SPLIT_FILE,
@@ -27,7 +26,7 @@ from medgap.data.predictions import (
 from medgap.data.splits import grouped_folds, inner_validation
 from medgap.data.tensors import DecodedSet, decode_items, make_loader
 from medgap.io import CollectionError
-from medgap._options import check_choices, resumable_fields
+from medgap._options import check_choices, check_resumable, write_run_config
 from medgap.models import CheckpointError, apply_strategy, create_model, load_checkpoint_file, preprocessing
 from medgap.train.config import ConfigError, FinetuneConfig, _parse_filter, upgrade_recorded
 from medgap.train.linear_head import embeddings, fit_classifier, predict_proba, set_head_from_logreg
@@ -49,33 +48,8 @@ def _versions(cfg: FinetuneConfig) -> dict:
 
 
 # Fields that may change between an interrupted run and its resumption without changing its results.
-_RESUMABLE_DIFFERENCES = resumable_fields(FinetuneConfig)
 
 
-def _config_dict(cfg: FinetuneConfig) -> dict:
-    return {k: str(v) if isinstance(v, Path) else v.item() if isinstance(v, np.generic) else v
-            for k, v in asdict(cfg).items()}
-
-
-def _check_resumable(out: Path, cfg: FinetuneConfig) -> None:
-    """A run directory holds one experiment: rerunning the same command resumes it; another config is refused."""
-    old_path = out / "config.json"
-    if not old_path.exists():
-        return
-    try:
-        old = json.loads(old_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{old_path}: damaged ({e}); it records the run's options. Choose a new --out, or "
-                          f"delete {old_path} only if you are sure this run was made with the same options") from None
-    if not isinstance(old, dict):
-        raise ConfigError(f"{old_path}: not a medgap run configuration; choose a new --out")
-    old = upgrade_recorded(old)
-    new = _config_dict(cfg)
-    diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
-            if old.get(k) != new.get(k) and k not in _RESUMABLE_DIFFERENCES]
-    if diff:
-        raise ConfigError(f"{out} holds a run with another configuration ({'; '.join(diff)}); rerun with the same "
-                         f"options to resume it, or choose a new --out")
 
 
 def _is_int(value) -> bool:
@@ -270,7 +244,7 @@ def run_cv(cfg: FinetuneConfig, task: Task, log: Callable[[str], None] = print,
     if not main:
         log = lambda s: None  # noqa: E731
     out = Path(cfg.out)
-    _check_resumable(out, cfg)
+    check_resumable(out, cfg, error=ConfigError, upgrade=upgrade_recorded)
     label_column = cfg.label_column_list if cfg.task == "multilabel" else cfg.label_column
     items = load_items(cfg.data, path_column=cfg.path_column, label_column=label_column,
                        group_column=cfg.group_column, filter_column=cfg.filter_column,
@@ -293,7 +267,7 @@ def run_cv(cfg: FinetuneConfig, task: Task, log: Callable[[str], None] = print,
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if main:
         out.mkdir(parents=True, exist_ok=True)
-        (out / CONFIG_FILE).write_text(json.dumps(_config_dict(cfg), indent=1))
+        write_run_config(out, cfg)
         (out / "versions.json").write_text(json.dumps(_versions(cfg), indent=1))
         (out / CLASSES_FILE).write_text(json.dumps(task.outputs))
         if ds.roi_masks is not None:  # --roi: which mask (file, or segmentation model) each image got
