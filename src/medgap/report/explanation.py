@@ -134,7 +134,7 @@ def plot_erf_sigma(table: pd.DataFrame, path: Path) -> Path:
 def write_explanation_page(result, cfg) -> Path:
     """``explanation.html`` in ``result.out``: the figures with numbered captions (PNG embedded; files beside
     it) by section, the ERF table and the options."""
-    from medgap.report.study import _CSS, _html_table
+    from medgap.report._page import PAGE_CSS, html_table
 
     sections = {"cam": "Class activation maps", "kernels": "First-layer kernels", "erf": "Effective receptive field"}
     parts = [f"<h1>medgap explain: {html.escape(str(cfg.run_dir))}</h1>",
@@ -156,11 +156,11 @@ def write_explanation_page(result, cfg) -> Path:
             shown = result.erf.copy()
             for c in ("sigma_px", "sigma_moments_px", "sigma_fraction"):
                 shown[c] = shown[c].map(lambda v: f"{v:.3f}")
-            parts.append("<h3>ERF widths (erf.csv)</h3>" + _html_table(shown))
+            parts.append("<h3>ERF widths (erf.csv)</h3>" + html_table(shown))
     if result.notes:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in result.notes) + "</ul>")
     doc = (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>medgap explain</title>"
-           f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>")
+           f"<style>{PAGE_CSS}</style></head><body>{''.join(parts)}</body></html>")
     path = Path(result.out) / "explanation.html"
     with writing(path):
         path.write_text(doc, encoding="utf-8")

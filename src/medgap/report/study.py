@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from medgap.io import Display, ImageReadError, read_frames
+from medgap.report._page import PAGE_CSS as _CSS, html_table as _html_table
 from medgap.report._files import safe_file_stem, writing
 from medgap.report._plain_text import plain_text_figures
 from medgap.stats import (
@@ -57,24 +58,6 @@ SENSITIVITY_COLUMNS = ("choice", "metric", "group", "cohen_d", "d_ci_low", "d_ci
 """The columns ``plot_sensitivity`` and ``write_study_report(sensitivity=...)`` read (one row per choice x
 metric x group, d against the reference)."""
 
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1150px;color:#222;
-line-height:1.45;padding:0 1rem}
-h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.25rem;margin-top:2.2rem;border-bottom:1px solid #ddd;
-padding-bottom:.2rem}h3{font-size:1.05rem;margin-top:1.4rem}
-table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem}
-th,td{padding:.25rem .6rem;border-bottom:1px solid #e4e4e4;text-align:right}
-th:first-child,td:first-child,.overview td:nth-child(2),.overview th:nth-child(2){text-align:left}
-thead th{border-bottom:2px solid #999}
-.muted{color:#555;font-size:.9rem}.stat{font-family:ui-monospace,Menlo,monospace;font-size:.85rem}
-.caveat{background:#fff8e6;border-left:4px solid #e0a800;padding:.5rem .8rem}
-.methods p{max-width:60rem}figure{margin:1rem 0}figure img{max-width:100%}
-figcaption{font-size:.9rem;color:#333;max-width:60rem}nav ol{columns:2}
-.thumbs{display:flex;flex-wrap:wrap;gap:.4rem;margin:.3rem 0 1rem}.thumb{width:120px;font-size:.75rem;
-text-align:center;word-break:break-all}.thumb img{width:120px;height:120px;object-fit:contain;background:#111;
-border-radius:3px}.row{display:flex;gap:2rem;flex-wrap:wrap}
-details{margin:.4rem 0}summary{cursor:pointer;font-weight:600}
-"""
 
 
 # ----------------------------------------------------------------------------------------------- tables
@@ -140,10 +123,6 @@ def _blank_repeats(df: pd.DataFrame, column: str) -> pd.DataFrame:
     out = df.copy()
     out.loc[out[column].eq(out[column].shift()), column] = ""
     return out
-
-
-def _html_table(df: pd.DataFrame, css: str | None = None) -> str:
-    return df.to_html(index=False, border=0, escape=True, na_rep="", classes=css)
 
 
 def _posthoc_tables(cmp) -> dict[str, pd.DataFrame]:
@@ -758,8 +737,8 @@ def write_study_report(
         say("report: sensitivity figure")
         parts.append('<h2 id="sensitivity">Sensitivity to display and scale</h2>')
         parts.append(figures.add(plot_sensitivity(sensitivity), "sensitivity",
-                                 f"Cohen's d against the reference with its CI under each display and scale choice "
-                                 f"(columns), per measure (rows); a group whose d moves between columns depends on "
+                                 "Cohen's d against the reference with its CI under each display and scale choice "
+                                 "(columns), per measure (rows); a group whose d moves between columns depends on "
                                  "how its images are displayed or scaled."))
         parts.append(_html_table(_blank_repeats(sensitivity_table(sensitivity), "metric"), "overview"))
 
