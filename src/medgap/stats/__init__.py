@@ -15,135 +15,90 @@ and the secondary ones (``multiplicity``), Dunn's test with Cliff's delta (``ran
 
 Evaluating a classifier (``classification``, ``classifier_comparison``, ``bootstrap``): per-class and overall
 metrics with patient-bootstrap and Wilson CIs, McNemar, chi-square/Fisher against a reader, DeLong.
+
+Each name is imported when first used (``from medgap.stats import describe_groups`` imports
+``medgap.stats.groups`` alone): the tests behind the comparisons import SciPy's ``stats`` and statsmodels
+(about 1.5 s), which ``medgap quality``'s closing table of group descriptives does not need.
 """
 
-from medgap.stats.bootstrap import grouped_bootstrap, patient_resample_counts, percentile_interval
-from medgap.stats.classification import (
-    classification_metrics,
-    classification_metrics_ci,
-    confusion_matrix,
-    paired_metric_differences,
-    roc_auc,
-    roc_curve,
-    wilson_interval,
-)
-from medgap.stats.classifier_comparison import (
-    ComparisonResult,
-    accuracy_vs_reader_test,
-    delong_covariance,
-    delong_test,
-    mcnemar_test,
-)
-from medgap.stats._errors import ComparisonError
-from medgap.stats.assumptions import assumption_checks
-from medgap.stats.comparison import (
-    SMALL_GROUP,
-    TESTS,
-    GroupComparison,
-    anova_line,
-    compare_groups,
-    mixed_model_line,
-    paper_table,
-    reference_tests_line,
-    unit_line,
-)
-from medgap.stats.effect_size import (
-    EffectSize,
-    cluster_bootstrap_effects,
-    effect_size,
-    effect_size_ci,
-    effect_sizes_vs_reference,
-    hedges_correction,
-    noncentral_t_ci,
-    pairwise_effect_sizes,
-)
-from medgap.stats.format import decimals_for, format_ci, format_n, format_p, format_value
-from medgap.stats.groups import describe_groups, split_groups
-from medgap.stats.metric_comparison import (
-    DEFAULT_REFERENCE,
-    ComparisonOptions,
-    MetricComparison,
-    check_reference,
-    compare_metrics,
-    metric_columns,
-)
-from medgap.stats.mixed import MixedModelResult, mixed_model
-from medgap.stats.multiplicity import holm
-from medgap.stats.omnibus import (
-    AnovaResult,
-    KruskalResult,
-    WelchAnovaResult,
-    kruskal_wallis,
-    one_way_anova,
-    welch_anova,
-)
-from medgap.stats.posthoc import games_howell, tukey_hsd
-from medgap.stats.rank import cliffs_delta, dunn_test
-from medgap.stats.units import UNITS, UnitError, Units, resolve_units
+from __future__ import annotations
 
-__all__ = [
-    "ComparisonResult",
-    "accuracy_vs_reader_test",
-    "classification_metrics",
-    "classification_metrics_ci",
-    "confusion_matrix",
-    "delong_covariance",
-    "delong_test",
-    "grouped_bootstrap",
-    "mcnemar_test",
-    "paired_metric_differences",
-    "patient_resample_counts",
-    "percentile_interval",
-    "roc_auc",
-    "roc_curve",
-    "wilson_interval",
-    "DEFAULT_REFERENCE",
-    "SMALL_GROUP",
-    "TESTS",
-    "UNITS",
-    "ComparisonError",
-    "ComparisonOptions",
-    "MixedModelResult",
-    "UnitError",
-    "Units",
-    "assumption_checks",
-    "cliffs_delta",
-    "cluster_bootstrap_effects",
-    "dunn_test",
-    "format_n",
-    "holm",
-    "mixed_model",
-    "mixed_model_line",
-    "reference_tests_line",
-    "unit_line",
-    "noncentral_t_ci",
-    "resolve_units",
-    "MetricComparison",
-    "check_reference",
-    "compare_metrics",
-    "decimals_for",
-    "format_value",
-    "metric_columns",
-    "AnovaResult",
-    "EffectSize",
-    "GroupComparison",
-    "KruskalResult",
-    "WelchAnovaResult",
-    "anova_line",
-    "compare_groups",
-    "describe_groups",
-    "effect_size",
-    "effect_size_ci",
-    "effect_sizes_vs_reference",
-    "format_ci",
-    "format_p",
-    "games_howell",
-    "hedges_correction",
-    "kruskal_wallis",
-    "one_way_anova",
-    "pairwise_effect_sizes",
-    "paper_table",
-    "split_groups",
-    "tukey_hsd",
-    "welch_anova",
-]
+import importlib
+
+_LAZY = {
+    "ComparisonError": "medgap.stats._errors",
+    "assumption_checks": "medgap.stats.assumptions",
+    "grouped_bootstrap": "medgap.stats.bootstrap",
+    "patient_resample_counts": "medgap.stats.bootstrap",
+    "percentile_interval": "medgap.stats.bootstrap",
+    "classification_metrics": "medgap.stats.classification",
+    "classification_metrics_ci": "medgap.stats.classification",
+    "confusion_matrix": "medgap.stats.classification",
+    "paired_metric_differences": "medgap.stats.classification",
+    "roc_auc": "medgap.stats.classification",
+    "roc_curve": "medgap.stats.classification",
+    "wilson_interval": "medgap.stats.classification",
+    "ComparisonResult": "medgap.stats.classifier_comparison",
+    "accuracy_vs_reader_test": "medgap.stats.classifier_comparison",
+    "delong_covariance": "medgap.stats.classifier_comparison",
+    "delong_test": "medgap.stats.classifier_comparison",
+    "mcnemar_test": "medgap.stats.classifier_comparison",
+    "GroupComparison": "medgap.stats.comparison",
+    "SMALL_GROUP": "medgap.stats.comparison",
+    "TESTS": "medgap.stats.comparison",
+    "anova_line": "medgap.stats.comparison",
+    "compare_groups": "medgap.stats.comparison",
+    "mixed_model_line": "medgap.stats.comparison",
+    "paper_table": "medgap.stats.comparison",
+    "reference_tests_line": "medgap.stats.comparison",
+    "unit_line": "medgap.stats.comparison",
+    "EffectSize": "medgap.stats.effect_sizes",
+    "cluster_bootstrap_effects": "medgap.stats.effect_sizes",
+    "effect_size": "medgap.stats.effect_sizes",
+    "effect_size_ci": "medgap.stats.effect_sizes",
+    "effect_sizes_vs_reference": "medgap.stats.effect_sizes",
+    "hedges_correction": "medgap.stats.effect_sizes",
+    "noncentral_t_ci": "medgap.stats.effect_sizes",
+    "pairwise_effect_sizes": "medgap.stats.effect_sizes",
+    "decimals_for": "medgap.stats.format",
+    "format_ci": "medgap.stats.format",
+    "format_n": "medgap.stats.format",
+    "format_p": "medgap.stats.format",
+    "format_value": "medgap.stats.format",
+    "describe_groups": "medgap.stats.groups",
+    "split_groups": "medgap.stats.groups",
+    "ComparisonOptions": "medgap.stats.metric_comparison",
+    "DEFAULT_REFERENCE": "medgap.stats.metric_comparison",
+    "MetricComparison": "medgap.stats.metric_comparison",
+    "check_reference": "medgap.stats.metric_comparison",
+    "compare_metrics": "medgap.stats.metric_comparison",
+    "metric_columns": "medgap.stats.metric_comparison",
+    "MixedModelResult": "medgap.stats.mixed",
+    "mixed_model": "medgap.stats.mixed",
+    "holm": "medgap.stats.multiplicity",
+    "AnovaResult": "medgap.stats.omnibus",
+    "KruskalResult": "medgap.stats.omnibus",
+    "WelchAnovaResult": "medgap.stats.omnibus",
+    "kruskal_wallis": "medgap.stats.omnibus",
+    "one_way_anova": "medgap.stats.omnibus",
+    "welch_anova": "medgap.stats.omnibus",
+    "games_howell": "medgap.stats.posthoc",
+    "tukey_hsd": "medgap.stats.posthoc",
+    "cliffs_delta": "medgap.stats.rank",
+    "dunn_test": "medgap.stats.rank",
+    "UNITS": "medgap.stats.units",
+    "UnitError": "medgap.stats.units",
+    "Units": "medgap.stats.units",
+    "resolve_units": "medgap.stats.units",
+}
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'medgap.stats' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

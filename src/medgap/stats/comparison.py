@@ -16,7 +16,7 @@ from scipy import stats
 
 from medgap._json import jsonable
 from medgap.stats.assumptions import ASSUMPTION_COLUMNS, assumption_checks
-from medgap.stats.effect_size import (
+from medgap.stats.effect_sizes import (
     cluster_bootstrap_effects,
     effect_sizes_vs_reference,
     noncentral_t_ci,
@@ -69,7 +69,7 @@ class GroupComparison:
     family (``holm_family``, ``holm_size`` tests). ``mixed`` is the mixed model (None without units of
     several frames), ``dunn`` Dunn's test with Cliff's delta for every pair, ``assumptions`` the
     Brown-Forsythe and Shapiro-Wilk checks, ``notes`` sentences for the reader. Conventions are those of the
-    functions that made each part (``medgap.stats.effect_size``, ``posthoc``, ``rank``, ``mixed``).
+    functions that made each part (``medgap.stats.effect_sizes``, ``posthoc``, ``rank``, ``mixed``).
     """
 
     value: str

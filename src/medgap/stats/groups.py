@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from medgap.stats._checks import check_confidence
 
@@ -89,7 +89,7 @@ def describe_groups(data: GroupInput, value: str | None = None, group: str | Non
         mean = float(v.mean()) if n else np.nan
         sd = float(np.sqrt(variance(v)))
         if n > 1:
-            half = stats.t.ppf((1 + confidence) / 2, n - 1) * sd / np.sqrt(n)
+            half = special.stdtrit(n - 1, (1 + confidence) / 2) * sd / np.sqrt(n)  # Student's t quantile (= stats.t.ppf)
             lo, hi = mean - half, mean + half
         else:
             lo = hi = np.nan

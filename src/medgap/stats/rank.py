@@ -4,7 +4,7 @@ Cliff's delta of ``b`` against ``a`` is P(b > a) - P(b < a) over all pairs of on
 zero): positive when ``b`` scores higher, as Cohen's d here (equal to 2 U_b / (n_a n_b) - 1 with the
 Mann-Whitney U of b). No maintained Python library gives a CI for it (pingouin's CLES and the
 ``cliffs-delta`` package give the point value only), so its CI comes from the same bootstrap over units as
-Cohen's d (``medgap.stats.effect_size.cluster_bootstrap_effects``).
+Cohen's d (``medgap.stats.effect_sizes.cluster_bootstrap_effects``).
 
 Dunn's test is written here (the z of each pair's mean-rank difference with the tie-corrected variance, as
 ``scikit_posthocs.posthoc_dunn``, which tests/stats checks it against) rather than called from scikit-posthocs:
