@@ -8,10 +8,11 @@ import os
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from medgap import __version__
-from medgap.cli import _COMMANDS, app
+from medgap.cli import _COMMANDS, _workers_asked, app
 
 runner = CliRunner()
 
@@ -96,3 +97,27 @@ def test_the_command_line_needs_no_standalone_click():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[-1] == "2"  # a usage error, not a crash
+
+
+@pytest.mark.parametrize(("args", "workers"), [
+    (["--workers", "4", "data/"], 4), (["data/", "-j", "2"], 2), (["--workers=3"], 3), (["-j2"], 2),
+    (["data/"], 0), (["--workers", "many"], 0), (["--workers"], 0), (["--", "--workers", "2"], 0),
+    (["--workers", "2", "--help"], 0),  # help only: no workers to start
+])
+def test_workers_asked_reads_the_command_line(args, workers):
+    assert _workers_asked(args) == workers
+
+
+def test_quality_with_workers_starts_the_fork_server_before_importing_the_command():
+    """The fork server imports the scoring code (about 1.2 s) on another core while this process imports the
+    command, instead of after (issue 15: 'the parent must not be the bottleneck')."""
+    code = ("import sys, json\nimport medgap.scoring.engine as engine\ncalls = []\n"
+            "engine.prestart = lambda n: calls.append([n, 'medgap.cli.quality' in sys.modules])\n"
+            "from medgap.cli import main\n"
+            "sys.argv = ['medgap', 'quality', '--workers', '3', '/nonexistent/folder']\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+            "print(json.dumps([code, calls]))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    code, calls = json.loads(run.stdout.splitlines()[-1])
+    assert code == 2  # the missing folder is still reported as before
+    assert calls[0] == [3, False]  # first call: before the command module was imported

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -202,10 +201,6 @@ class QualityConfig:
                 "scikit-image photographs and pydicom's CR/CT/MR/US DICOM files)."
             )
         print_skipped(getattr(self, "skipped", []))
-        # the closing table's statistics import SciPy (about 1 s): done while the files are scored, when a core
-        # waits on the workers or on decoding, instead of after
-        threading.Thread(target=importlib.import_module, args=("medgap.stats",), name="medgap-import",
-                         daemon=True).start()
         with Progress(
             TextColumn("[bold]scoring"),
             BarColumn(),

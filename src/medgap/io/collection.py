@@ -13,8 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-
 from medgap.io.readers import SUPPORTED_SUFFIXES, is_dicom_file, suffix_of
 
 
@@ -131,6 +129,10 @@ def collect(
 
 
 def read_manifest(manifest: str | Path, *, group_column: str = "group", path_column: str = "path") -> list[Source]:
+    # pandas here, not at the top: worker processes and the fork server import medgap.io to read files and
+    # need no pandas (about 0.4 s of start-up each)
+    import pandas as pd
+
     csv = _need(Path(manifest), "manifest")
     try:
         df = pd.read_csv(csv, dtype=str, keep_default_na=False)

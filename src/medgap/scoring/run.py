@@ -14,7 +14,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,7 +25,11 @@ from medgap.io.readers import NIFTI_SUFFIXES, VIDEO_SUFFIXES, suffix_of
 from medgap.quality.network import check_device, loaded_model, resolve_device
 from medgap.quality.registry import Metric
 from medgap.scoring.engine import WorkerCrashed, is_fatal, make_engine
-from medgap.scoring.store import ResultStore, Scored, StoreError
+
+if TYPE_CHECKING:
+    from medgap.scoring.store import Scored
+# The store (pandas, pyarrow) is imported where a run writes, not here: worker processes import this module
+# for score_source and never write.
 
 Progress = Callable[[int, int, int], None]
 """progress(files_done, files_total, items_done)"""
@@ -600,6 +604,8 @@ def _plan(
     old_sets = {frozenset(_parse_versions(e.metric_versions)) for e in index.values()} - {frozenset(wanted)}
     if old_sets:
         old = " / ".join(", ".join(sorted(names)) for names in sorted(old_sets, key=sorted))
+        from medgap.scoring.store import StoreError
+
         raise StoreError(
             f"{out} holds scores of the metrics {old}, and this run computes {', '.join(sorted(wanted))}: "
             "resuming would drop columns or leave them half empty. Choose another --out for this metric set, "
@@ -705,6 +711,8 @@ def score_collection(
     """
     if not metrics:
         raise ValueError("no metrics to compute")
+    from medgap.scoring.store import ResultStore
+
     store = ResultStore(out, fmt)
     # every option that changes what read_frames gives: one entry here puts it in the resume key as well
     read = {"video_stride": video_stride, "nifti_axis": nifti_axis, "max_pixels": max_pixels, "display": display}
