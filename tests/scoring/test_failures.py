@@ -17,7 +17,7 @@ import pytest
 from medgap.io import collect
 from medgap.quality import create_metric
 from medgap.quality.registry import Metric, MetricInfo
-from medgap.scoring import score_collection
+from medgap.scoring import run, score_collection
 
 
 @contextlib.contextmanager
@@ -121,7 +121,7 @@ def test_a_metric_raising_a_base_exception_fails_its_frame_only(small_and_large,
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-def test_a_reader_thread_that_ends_mid_file_is_not_waited_for(tmp_path):
+def test_a_reader_thread_that_ends_mid_file_is_not_waited_for(tmp_path, monkeypatch):
     """The reader thread dies (an exception raised in it, delivered by the interpreter as it would deliver any
     asynchronous one) while the main thread waits for its frames: that file gets an error, the others are
     scored by a new reader."""
@@ -130,7 +130,9 @@ def test_a_reader_thread_that_ends_mid_file_is_not_waited_for(tmp_path):
     rng = np.random.default_rng(0)
     folder = tmp_path / "stacks" / "g"
     folder.mkdir(parents=True)
-    for i in range(4):  # 20 pages each: more than the 8 frames the reader may decode ahead
+    # the reader may hold about 8 of these frames (pixels + gray float64): it is still reading when killed
+    monkeypatch.setattr(run, "PREFETCH_BYTES", 8 * 128 * 128 * 9)
+    for i in range(4):  # 20 pages each: more than the reader may decode ahead
         tifffile.imwrite(folder / f"s{i}.tif", rng.integers(0, 256, (20, 128, 128), dtype=np.uint8),
                          photometric="minisblack")
     killed = []
@@ -154,3 +156,46 @@ def test_a_reader_thread_that_ends_mid_file_is_not_waited_for(tmp_path):
     # the three other files are whole; the one the reader died on keeps the frames it delivered
     whole = df[df.path != failed.path.iloc[0]]
     assert len(whole) == 60 and whole.probe.notna().all()
+
+
+def test_the_reader_holds_at_most_its_byte_budget_ahead(tmp_path, monkeypatch):
+    """--workers 1 decodes ahead by bytes, not frames: with a budget of one frame the reader waits after the
+    next one; with a large budget it reads every file while the first is not yet scored. Either way every
+    frame comes out, whole and in order."""
+    import time
+
+    import cv2
+
+    from medgap.io import Source
+
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(10):
+        paths.append(tmp_path / f"i{i}.png")
+        cv2.imwrite(str(paths[-1]), rng.integers(0, 256, (64, 64), dtype=np.uint8))
+    tasks = [run._Task(Source(p, "g"), -1, -1, "probe=1", (PROBE,), {}) for p in paths]
+    decoded: list[str] = []
+    real_load = run._load
+
+    def counting_load(task):
+        for item in real_load(task):
+            decoded.append(task.source.path.name)
+            yield item
+
+    monkeypatch.setattr(run, "_load", counting_load)
+    frame_bytes = 64 * 64 * (1 + 8)  # uint8 pixels + the float64 gray input
+    for budget, ahead in ((frame_bytes, 2), (100 * frame_bytes, 10)):
+        decoded.clear()
+        files = run._read_ahead(tasks, max_bytes=budget)
+        first = next(files)  # the first file's frames, not consumed yet
+        end = time.monotonic() + 10
+        while len(decoded) < ahead and time.monotonic() < end:
+            time.sleep(0.01)
+        time.sleep(0.2)  # time to run further than allowed, if it could
+        # one frame in the queue, and the next one decoded and waiting for room (a small budget)
+        assert len(decoded) == ahead
+        got = [list(first)] + [list(f) for f in files]
+        assert [len(g) for g in got] == [1] * 10
+        for g, p in zip(got, paths):
+            kind, fr, gray, _ = g[0]
+            assert kind == "frame" and np.array_equal(gray, cv2.imread(str(p), cv2.IMREAD_GRAYSCALE))

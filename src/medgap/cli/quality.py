@@ -56,7 +56,7 @@ class QualityConfig:
                               flags=("-o",), show_default="scores.parquet")
     format: str | None = option(None, "parquet or csv (default: from the suffix of --out).",
                                 choices=("parquet", "csv"))
-    workers: int = option(1, "Worker processes (1: in-process, decoding one step ahead in a reader thread).",
+    workers: int = option(1, "Worker processes (1: in-process, a reader thread decoding ahead).",
                           flags=("-j",), resumable=True)
     scheduler: str | None = option(None, "ADDRESS of an existing Dask scheduler (tcp://HOST:8786): score on its "
                                          "workers (they need medgap and the files at the same paths); the table "
