@@ -11,7 +11,8 @@ import types
 
 import pytest
 
-LAZY_PACKAGES = ("medgap.stats", "medgap.scoring")
+LAZY_PACKAGES = ("medgap.stats", "medgap.scoring", "medgap.segment", "medgap.pretrain", "medgap.train", "medgap.data",
+                 "medgap.ensemble", "medgap.explain")
 
 
 @pytest.mark.parametrize("package", LAZY_PACKAGES)

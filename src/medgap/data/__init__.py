@@ -6,29 +6,14 @@ runs without PyTorch; the rest loads on first use."""
 
 from __future__ import annotations
 
-import importlib
+import lazy_loader as lazy
 
-_EXPORTS = {
-    "BALANCE_MODES": "medgap.data.balance",
-    "balance_weights": "medgap.data.balance",
-    "LabelledItem": "medgap.data.items",
-    "items_from_folder": "medgap.data.items",
-    "items_from_manifest": "medgap.data.items",
-    "load_items": "medgap.data.items",
-    "grouped_folds": "medgap.data.splits",
-    "inner_validation": "medgap.data.splits",
-    "decode_items": "medgap.data.tensors",
-    "make_loader": "medgap.data.tensors",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'medgap.data' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy.attach(
+    __name__,
+    submod_attrs={
+        "balance": ["BALANCE_MODES", "balance_weights"],
+        "items": ["LabelledItem", "items_from_folder", "items_from_manifest", "load_items"],
+        "splits": ["grouped_folds", "inner_validation"],
+        "tensors": ["decode_items", "make_loader"],
+    },
+)

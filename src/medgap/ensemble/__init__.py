@@ -5,24 +5,14 @@ for the command line."""
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import lazy_loader as lazy
 
-_NAMES = {
-    "EnsembleError": "medgap.ensemble.errors",
-    "StackingWeights": "medgap.ensemble.stacking",
-    "combine": "medgap.ensemble.stacking",
-    "fit_stacking": "medgap.ensemble.stacking",
-    "ResolutionConfig": "medgap.ensemble.config",
-    "ResolutionResult": "medgap.ensemble.resolution",
-    "run_resolution": "medgap.ensemble.resolution",
-    "stack_runs": "medgap.ensemble.resolution",
-}
-
-__all__ = sorted(_NAMES)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _NAMES:
-        return getattr(importlib.import_module(_NAMES[name]), name)
-    raise AttributeError(f"module 'medgap.ensemble' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy.attach(
+    __name__,
+    submod_attrs={
+        "config": ["ResolutionConfig"],
+        "errors": ["EnsembleError"],
+        "resolution": ["ResolutionResult", "run_resolution", "stack_runs"],
+        "stacking": ["StackingWeights", "combine", "fit_stacking"],
+    },
+)

@@ -5,28 +5,16 @@ effective receptive field with a fitted Gaussian width (:func:`effective_recepti
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import lazy_loader as lazy
 
-_NAMES = {
-    "ExplainError": "medgap.explain.errors",
-    "CAM_METHODS": "medgap.explain.cam",
-    "class_activation_maps": "medgap.explain.cam",
-    "overlay": "medgap.explain.cam",
-    "GaussianFit": "medgap.explain.erf",
-    "effective_receptive_field": "medgap.explain.erf",
-    "fit_gaussian": "medgap.explain.erf",
-    "default_target_layer": "medgap.explain.layers",
-    "first_conv": "medgap.explain.layers",
-    "get_layer": "medgap.explain.layers",
-    "ExplainConfig": "medgap.explain.config",
-    "explain_run": "medgap.explain.run",
-}
-
-__all__ = sorted(_NAMES)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _NAMES:
-        return getattr(importlib.import_module(_NAMES[name]), name)
-    raise AttributeError(f"module 'medgap.explain' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy.attach(
+    __name__,
+    submod_attrs={
+        "cam": ["CAM_METHODS", "class_activation_maps", "overlay"],
+        "config": ["ExplainConfig"],
+        "erf": ["GaussianFit", "effective_receptive_field", "fit_gaussian"],
+        "errors": ["ExplainError"],
+        "layers": ["default_target_layer", "first_conv", "get_layer"],
+        "run": ["explain_run"],
+    },
+)

@@ -11,32 +11,22 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import lazy_loader as lazy
 
-from medgap.pretrain.config import PRESETS, BenchmarkConfig, PretrainConfig, PretrainError
+from medgap.pretrain.config import PRESETS, BenchmarkConfig, PretrainConfig, PretrainError  # noqa: F401  (in __all__)
 
-_LAZY = {
-    "run_pretrain": "medgap.pretrain.run",
-    "PretrainResult": "medgap.pretrain.run",
-    "patient_split": "medgap.pretrain.run",
-    "run_benchmark": "medgap.pretrain.benchmark",
-    "BenchmarkResult": "medgap.pretrain.benchmark",
-    "VideoPairDataset": "medgap.pretrain.pairs",
-    "VideoBatchSampler": "medgap.pretrain.pairs",
-    "draw_pair": "medgap.pretrain.pairs",
-    "mix_views": "medgap.pretrain.pairs",
-    "USCLLoss": "medgap.pretrain.loss",
-    "FrameCache": "medgap.pretrain.videos",
-    "VideoRecord": "medgap.pretrain.videos",
-    "load_videos": "medgap.pretrain.videos",
-}
-
-__all__ = ["PRESETS", "BenchmarkConfig", "PretrainConfig", "PretrainError", *_LAZY]
+__getattr__, _lazy_dir, _lazy_all = lazy.attach(
+    __name__,
+    submod_attrs={
+        "benchmark": ["BenchmarkResult", "run_benchmark"],
+        "loss": ["USCLLoss"],
+        "pairs": ["VideoBatchSampler", "VideoPairDataset", "draw_pair", "mix_views"],
+        "run": ["PretrainResult", "patient_split", "run_pretrain"],
+        "videos": ["FrameCache", "VideoRecord", "load_videos"],
+    },
+)
+__all__ = sorted(["PRESETS", "BenchmarkConfig", "PretrainConfig", "PretrainError", *_lazy_all])
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'medgap.pretrain' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+def __dir__() -> list[str]:
+    return __all__.copy()

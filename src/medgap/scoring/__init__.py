@@ -6,31 +6,13 @@ and the metrics, and the workers import no pandas."""
 
 from __future__ import annotations
 
-import importlib
+import lazy_loader as lazy
 
-_LAZY = {
-    "Engine": "medgap.scoring.engine",
-    "ProcessEngine": "medgap.scoring.engine",
-    "SerialEngine": "medgap.scoring.engine",
-    "WorkerCrashed": "medgap.scoring.engine",
-    "make_engine": "medgap.scoring.engine",
-    "ScoreSummary": "medgap.scoring.run",
-    "score_collection": "medgap.scoring.run",
-    "score_source": "medgap.scoring.run",
-    "scored_rows": "medgap.scoring.run",
-    "MergeResult": "medgap.scoring.store",
-    "ResultStore": "medgap.scoring.store",
-    "Scored": "medgap.scoring.store",
-    "StoreError": "medgap.scoring.store",
-}
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'medgap.scoring' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__, __all__ = lazy.attach(
+    __name__,
+    submod_attrs={
+        "engine": ["Engine", "ProcessEngine", "SerialEngine", "WorkerCrashed", "make_engine"],
+        "run": ["ScoreSummary", "score_collection", "score_source", "scored_rows"],
+        "store": ["MergeResult", "ResultStore", "Scored", "StoreError"],
+    },
+)

@@ -5,36 +5,20 @@ See docs/segmentation.md."""
 
 from __future__ import annotations
 
-import importlib
+import lazy_loader as lazy
 
-_LAZY = {
-    "SegmentError": "medgap.segment.errors",
-    "SegmentTrainConfig": "medgap.segment.config",
-    "SegmentPredictConfig": "medgap.segment.config",
-    "read_mask": "medgap.segment.masks",
-    "region": "medgap.segment.masks",
-    "keep_largest": "medgap.segment.masks",
-    "CrossFit": "medgap.segment.crossfit",
-    "CrossFitSegmenter": "medgap.segment.crossfit",
-    "heldout_metrics": "medgap.segment.crossfit",
-    "read_pairs": "medgap.segment.masks",
-    "dice": "medgap.segment.metrics",
-    "iou": "medgap.segment.metrics",
-    "hd95": "medgap.segment.metrics",
-    "image_metrics": "medgap.segment.metrics",
-    "summarise": "medgap.segment.metrics",
-    "create_unet": "medgap.segment.model",
-    "train_segmentation": "medgap.segment.train",
-    "load_segmenter": "medgap.segment.predict",
-    "predict_masks": "medgap.segment.predict",
-    "write_dicom_seg": "medgap.segment.dicom_seg",
-    "RoiSource": "medgap.segment.roi",
-    "apply_roi": "medgap.segment.roi",
-}
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'medgap.segment' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy.attach(
+    __name__,
+    submod_attrs={
+        "config": ["SegmentPredictConfig", "SegmentTrainConfig"],
+        "crossfit": ["CrossFit", "CrossFitSegmenter", "heldout_metrics"],
+        "dicom_seg": ["write_dicom_seg"],
+        "errors": ["SegmentError"],
+        "masks": ["keep_largest", "read_mask", "read_pairs", "region"],
+        "metrics": ["dice", "hd95", "image_metrics", "iou", "summarise"],
+        "model": ["create_unet"],
+        "predict": ["load_segmenter", "predict_masks"],
+        "roi": ["RoiSource", "apply_roi"],
+        "train": ["train_segmentation"],
+    },
+)

@@ -6,30 +6,14 @@ Lazy: ``medgap.train.config`` (the options, no torch) imports without PyTorch; t
 
 from __future__ import annotations
 
-import importlib
+import lazy_loader as lazy
 
-_EXPORTS = {
-    "ConfigError": "medgap.train.config",
-    "FinetuneConfig": "medgap.train.config",
-    "LoadedRun": "medgap.train.load",
-    "RunLoadError": "medgap.train.load",
-    "load_run": "medgap.train.load",
-    "run_finetune": "medgap.train.run",
-    "run_cv": "medgap.train.run",
-    "FoldContext": "medgap.train.run",
-    "Task": "medgap.train.tasks",
-    "TASKS": "medgap.train.tasks",
-    "create_task": "medgap.train.tasks",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'medgap.train' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy.attach(
+    __name__,
+    submod_attrs={
+        "config": ["ConfigError", "FinetuneConfig"],
+        "load": ["LoadedRun", "RunLoadError", "load_run"],
+        "run": ["FoldContext", "run_cv", "run_finetune"],
+        "tasks": ["TASKS", "Task", "create_task"],
+    },
+)
