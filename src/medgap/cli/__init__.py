@@ -125,8 +125,8 @@ class _MedgapGroup(TyperGroup):
         return super().get_command(ctx, cmd_name)
 
     def resolve_command(self, ctx: click.Context, args: list[str]):
-        if args and args[0] in _STARTS_WORKERS and _workers_asked(args[1:]) > 1:
-            from medgap.scoring.engine import prestart  # standard library only
+        if args and args[0] in _STARTS_WORKERS:
+            from medgap.scoring.engine import prestart  # standard library only; starts nothing for N < 2
 
             prestart(_workers_asked(args[1:]))
         if args and args[0] in _COMMANDS:

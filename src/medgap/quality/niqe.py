@@ -218,9 +218,10 @@ def _blocks(a: np.ndarray, b: int) -> np.ndarray:
     return a[: nr * b, : nc * b].reshape(nr, b, nc, b).transpose(2, 0, 1, 3).reshape(nr * nc, b, b)
 
 
-def niqe_features(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(features (blocks, 36), sharpness (blocks,)) of a 0-255 gray image: 96x96 blocks after cropping to a
-    multiple of 96, column-major block order; sharpness is each block's mean local deviation ``sigma``."""
+def cropped_input(gray: np.ndarray) -> np.ndarray:
+    """The image NIQE computes on: float64, cropped to a multiple of 96 in each direction (C-contiguous); a
+    ``ValueError`` for what NIQE cannot score (not 2-D, smaller than one block, NaN/Inf). The torch backend
+    checks with the same function, so both raise the same errors."""
     img = np.asarray(gray, dtype=np.float64)
     if img.ndim != 2:
         raise ValueError(f"expected a 2-D gray image, got shape {img.shape}")
@@ -229,7 +230,13 @@ def niqe_features(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                          "(one block)")
     if not np.isfinite(img).all():
         raise ValueError("image contains NaN or Inf values; NIQE is undefined")
-    img = np.ascontiguousarray(img[: img.shape[0] // BLOCK * BLOCK, : img.shape[1] // BLOCK * BLOCK])
+    return np.ascontiguousarray(img[: img.shape[0] // BLOCK * BLOCK, : img.shape[1] // BLOCK * BLOCK])
+
+
+def niqe_features(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(features (blocks, 36), sharpness (blocks,)) of a 0-255 gray image: 96x96 blocks after cropping to a
+    multiple of 96, column-major block order; sharpness is each block's mean local deviation ``sigma``."""
+    img = cropped_input(gray)
     norm, sigma = _mscn(img)
     first = _block_features(_blocks(norm, BLOCK))
     sharpness = _blocks(sigma, BLOCK).mean(axis=(1, 2))

@@ -373,20 +373,9 @@ def niqe_features_torch(images: Sequence[np.ndarray], device: str | Any = "cpu",
     """For each gray 0-255 image: its (blocks, 36) NIQE features as :func:`medgap.quality.niqe.niqe_features`
     gives them, or the ``ValueError`` it would raise. Images of any sizes; those of one (cropped) size run as
     one batch."""
-    from medgap.quality.niqe import BLOCK
+    from medgap.quality.niqe import cropped_input
 
-    def check(img: np.ndarray) -> np.ndarray:
-        a = np.asarray(img, dtype=np.float64)
-        if a.ndim != 2:
-            raise ValueError(f"expected a 2-D gray image, got shape {a.shape}")
-        if min(a.shape) < BLOCK:
-            raise ValueError(f"image is {a.shape[0]}x{a.shape[1]}; NIQE needs at least {BLOCK}x{BLOCK} pixels "
-                             "(one block)")
-        if not np.isfinite(a).all():
-            raise ValueError("image contains NaN or Inf values; NIQE is undefined")
-        return np.ascontiguousarray(a[: a.shape[0] // BLOCK * BLOCK, : a.shape[1] // BLOCK * BLOCK])
-
-    return _run_batched(images, device, check, lambda x: list(_niqe_batch(x)), budget)
+    return _run_batched(images, device, cropped_input, lambda x: list(_niqe_batch(x)), budget)
 
 
 class NiqeTorch(NetworkMetricFn):

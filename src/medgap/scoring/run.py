@@ -275,8 +275,8 @@ PREFETCH_BYTES = 256 * 2**20
 """How much decoded data the reader thread of ``--workers 1`` may hold ahead of scoring (frames and their
 metric inputs). Decoding time comes in bursts (a run of compressed DICOM files decodes slower than it scores,
 a run of small JPEGs faster): with 8 frames ahead the scorer waited on the reader through each slow run; with
-this budget (about 90 frames of 512x512) the reader banks time on the fast files (785 shared files: about 10%
-less wall time). A frame larger than the budget still goes through, alone."""
+this budget (about 90 frames of 512x512) the reader banks time on the fast files (785 shared files, in
+process: 7.5 s instead of 8.1, median of 3). A frame larger than the budget still goes through, alone."""
 
 
 def _nbytes(item) -> int:
